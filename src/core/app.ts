@@ -1,0 +1,105 @@
+/**
+ * An application around one broker: startup and shutdown hooks in FastStream's order, and a
+ * graceful stop on SIGINT/SIGTERM.
+ *
+ * Order: onStartup → broker.start() → afterStartup → (signal or exit()) → onShutdown →
+ * broker.stop() → afterShutdown.
+ */
+import { resolveLogger, type Logger } from './logger.js';
+
+/** The broker side the app needs. */
+export interface AppBroker {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export type Hook = () => void | Promise<void>;
+
+export interface AppOptions {
+  /** `null` silences the app's own lines. */
+  readonly logger?: Logger | null;
+  /** Signals that stop the app. @defaultValue `['SIGINT', 'SIGTERM']` */
+  readonly signals?: readonly NodeJS.Signals[];
+}
+
+export class App {
+  readonly broker: AppBroker;
+  readonly #logger: Logger;
+  readonly #signals: readonly NodeJS.Signals[];
+  readonly #hooks = { onStartup: [] as Hook[], afterStartup: [] as Hook[], onShutdown: [] as Hook[], afterShutdown: [] as Hook[] };
+  #exit: (() => void) | undefined;
+  #exitRequested = false;
+
+  constructor(broker: AppBroker, options: AppOptions = {}) {
+    this.broker = broker;
+    this.#logger = resolveLogger(options.logger);
+    this.#signals = options.signals ?? ['SIGINT', 'SIGTERM'];
+  }
+
+  /** Runs before the broker starts. */
+  onStartup(hook: Hook): this {
+    this.#hooks.onStartup.push(hook);
+    return this;
+  }
+
+  /** Runs once the broker is started. */
+  afterStartup(hook: Hook): this {
+    this.#hooks.afterStartup.push(hook);
+    return this;
+  }
+
+  /** Runs before the broker stops. */
+  onShutdown(hook: Hook): this {
+    this.#hooks.onShutdown.push(hook);
+    return this;
+  }
+
+  /** Runs after the broker stopped. */
+  afterShutdown(hook: Hook): this {
+    this.#hooks.afterShutdown.push(hook);
+    return this;
+  }
+
+  /** Starts, waits for a signal or {@link exit}, then shuts down gracefully. */
+  async run(): Promise<void> {
+    await this.startup();
+    await new Promise<void>((resolve) => {
+      if (this.#exitRequested) return resolve();
+      const onSignal = (signal: NodeJS.Signals): void => {
+        this.#logger.info({ signal }, `Received ${signal}`);
+        resolve();
+      };
+      for (const signal of this.#signals) process.once(signal, onSignal);
+      this.#exit = () => {
+        for (const signal of this.#signals) process.off(signal, onSignal);
+        resolve();
+      };
+    });
+    this.#exit?.();
+    await this.shutdown();
+  }
+
+  /** Makes {@link run} shut down, as a signal would. */
+  exit(): void {
+    this.#exitRequested = true;
+    this.#exit?.();
+  }
+
+  /** onStartup hooks, broker start, afterStartup hooks. */
+  async startup(): Promise<void> {
+    this.#logger.info({}, 'redstream app starting...');
+    for (const hook of this.#hooks.onStartup) await hook();
+    await this.broker.start();
+    for (const hook of this.#hooks.afterStartup) await hook();
+    this.#logger.info({}, 'redstream app started successfully; press Ctrl+C to exit');
+  }
+
+  /** onShutdown hooks, broker stop, afterShutdown hooks. */
+  async shutdown(): Promise<void> {
+    this.#logger.info({}, 'redstream app shutting down...');
+    for (const hook of this.#hooks.onShutdown) await hook();
+    await this.broker.stop();
+    for (const hook of this.#hooks.afterShutdown) await hook();
+    this.#logger.info({}, 'redstream app shut down gracefully');
+  }
+}

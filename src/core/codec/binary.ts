@@ -1,0 +1,129 @@
+/**
+ * FastStream's `BinaryMessageFormatV1` envelope (big-endian):
+ *
+ *   magic(8) version:u16 headersStart:u32 dataStart:u32 | count:u16 (keyLen:u16 key valLen:u16 value)* | payload
+ *
+ * We write header lengths as UTF-8 byte counts. FastStream 0.7.4 writes code-point counts, which
+ * differ for non-ASCII text; the reader accepts both (see {@link readHeaders}).
+ */
+import { EncodeError, describe } from '../errors.js';
+
+/** `\x89BIN\r\n\x1a\n` */
+export const MAGIC = Buffer.from([0x89, 0x42, 0x49, 0x4e, 0x0d, 0x0a, 0x1a, 0x0a]);
+const VERSION = 1;
+const HEADERS_START = 18;
+
+/** Ordered header pairs, as they go on the wire. */
+export type HeaderPairs = ReadonlyArray<readonly [string, string]>;
+
+/** Encodes an envelope. Header order is kept exactly. */
+export function encodeEnvelope(headers: HeaderPairs, payload: Uint8Array): Buffer {
+  let headerBytes = 2;
+  for (const [key, value] of headers) {
+    headerBytes += 4 + Buffer.byteLength(key) + Buffer.byteLength(value);
+  }
+  const dataStart = HEADERS_START + headerBytes;
+  const out = Buffer.allocUnsafe(dataStart + payload.length);
+  MAGIC.copy(out, 0);
+  out.writeUInt16BE(VERSION, 8);
+  out.writeUInt32BE(HEADERS_START, 10);
+  out.writeUInt32BE(dataStart, 14);
+  out.writeUInt16BE(headers.length, 18);
+  let offset = 20;
+  for (const [key, value] of headers) {
+    offset = writeString(out, offset, key);
+    offset = writeString(out, offset, value);
+  }
+  out.set(payload, offset);
+  return out;
+}
+
+function writeString(out: Buffer, offset: number, text: string): number {
+  const length = out.write(text, offset + 2, 'utf8');
+  if (length > 0xffff) throw new EncodeError(`A header is ${length} bytes long; the envelope allows 65535.`);
+  out.writeUInt16BE(length, offset);
+  return offset + 2 + length;
+}
+
+/** Checks a user header map before it reaches the wire; non-string values are refused by name. */
+export function assertHeaderValues(headers: Readonly<Record<string, unknown>>): asserts headers is Record<string, string> {
+  for (const key in headers) {
+    const value = headers[key];
+    if (typeof value !== 'string') {
+      throw new EncodeError(
+        `Header "${key}" must be a string, got ${describe(value)}. Convert it with String() or JSON.stringify() first.`,
+      );
+    }
+  }
+}
+
+/** Whether `data` starts like a binary envelope. */
+export function hasMagic(data: Buffer): boolean {
+  return data.length >= 10 && data.compare(MAGIC, 0, 8, 0, 8) === 0 && data.readUInt16BE(8) === VERSION;
+}
+
+/** Result of reading a binary envelope. */
+export interface Envelope {
+  readonly headers: Record<string, string>;
+  readonly payload: Buffer;
+}
+
+/**
+ * Reads a binary envelope. Throws on anything malformed; the caller decides the fallback.
+ * Byte-counted headers are tried first; when they do not land exactly on `dataStart`
+ * the code-point-counted layout that FastStream writes is tried.
+ */
+export function decodeEnvelope(data: Buffer): Envelope {
+  if (!hasMagic(data)) throw new RangeError('not a binary envelope (bad magic or version)');
+  if (data.length < HEADERS_START + 2) throw new RangeError('envelope shorter than its fixed header');
+  const headersStart = data.readUInt32BE(10);
+  const dataStart = data.readUInt32BE(14);
+  if (headersStart + 2 > data.length || dataStart > data.length || dataStart < headersStart + 2) {
+    throw new RangeError(`envelope offsets out of range (headers ${headersStart}, data ${dataStart}, size ${data.length})`);
+  }
+  const headers = readHeaders(data, headersStart, dataStart, byteLength) ?? readHeaders(data, headersStart, dataStart, codePointLength);
+  if (!headers) throw new RangeError('envelope headers do not end where the payload starts');
+  return { headers, payload: data.subarray(dataStart) };
+}
+
+type LengthReader = (data: Buffer, start: number, count: number, end: number) => number;
+
+const byteLength: LengthReader = (_data, start, count, end) => (start + count <= end ? start + count : -1);
+
+/** Advances over `count` UTF-8 encoded code points. */
+const codePointLength: LengthReader = (data, start, count, end) => {
+  let offset = start;
+  for (let i = 0; i < count; i += 1) {
+    if (offset >= end) return -1;
+    const lead = data[offset] ?? 0;
+    offset += lead < 0x80 ? 1 : lead < 0xe0 ? 2 : lead < 0xf0 ? 3 : 4;
+  }
+  return offset <= end ? offset : -1;
+};
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function readHeaders(data: Buffer, headersStart: number, dataStart: number, advance: LengthReader): Record<string, string> | undefined {
+  const count = data.readUInt16BE(headersStart);
+  const headers: Record<string, string> = {};
+  let offset = headersStart + 2;
+  try {
+    for (let i = 0; i < count; i += 1) {
+      const [key, afterKey] = readString(data, offset, dataStart, advance);
+      const [value, afterValue] = readString(data, afterKey, dataStart, advance);
+      headers[key] = value;
+      offset = afterValue;
+    }
+  } catch {
+    return undefined;
+  }
+  return offset === dataStart ? headers : undefined;
+}
+
+function readString(data: Buffer, offset: number, limit: number, advance: LengthReader): [string, number] {
+  if (offset + 2 > limit) throw new RangeError('header length past the payload');
+  const start = offset + 2;
+  const end = advance(data, start, data.readUInt16BE(offset), limit);
+  if (end < 0) throw new RangeError('header past the payload');
+  return [utf8.decode(data.subarray(start, end)), end];
+}

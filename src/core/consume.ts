@@ -1,0 +1,141 @@
+/**
+ * The subscriber call pipeline: decode → validate → middlewares → handler → reply/publish → ack.
+ * Transport-agnostic: a transport builds the {@link Message} (with its settler) and calls
+ * {@link consume}; the pipeline never throws.
+ */
+import { AckPolicy } from './ack.js';
+import { decodeBody } from './codec/body.js';
+import { AckMessage, ControlFlowError, NackMessage, RejectMessage, SkipMessage } from './errors.js';
+import type { Logger } from './logger.js';
+import type { Message } from './message.js';
+import { compose, consumeScopes, instantiate, type Middleware, type MiddlewareLike } from './middleware.js';
+import { toResponse, type Response } from './response.js';
+import { validate, type StandardSchemaV1 } from './schema.js';
+
+/** A handler: the decoded body first, the whole message second. */
+export type Handler<Body = unknown, Result = unknown> = (body: Body, message: Message<Body>) => Result | Promise<Result>;
+
+/** Everything the pipeline needs to run one subscriber's handler. */
+export interface ConsumerConfig {
+  /** Shown in logs, e.g. the stream name. */
+  readonly name: string;
+  readonly handler: Handler;
+  readonly schema: StandardSchemaV1 | undefined;
+  /** Outermost first: broker → router → subscriber. */
+  readonly middlewares: readonly MiddlewareLike[];
+  readonly ackPolicy: AckPolicy;
+  readonly logger: Logger;
+  /** Sends the handler's result to `reply_to` and to the subscriber's publishers. */
+  readonly emit: (response: Response, message: Message, middlewares: readonly Middleware[]) => Promise<void>;
+}
+
+/** What happened to one message, for callers that care (tests, metrics). */
+export interface ConsumeOutcome {
+  /** The handler's (or pipeline's) error, if it failed and no middleware handled it. */
+  readonly error: unknown;
+  /** The handler's return value when it succeeded. */
+  readonly result: unknown;
+}
+
+/** Runs one message through the pipeline and settles it per the ack policy. Never throws. */
+export async function consume(config: ConsumerConfig, message: Message): Promise<ConsumeOutcome> {
+  const middlewares = instantiate(config.middlewares, message);
+  let error: unknown;
+  let result: unknown;
+  try {
+    reportCorruption(config, message);
+    for (const m of middlewares) if (m.onReceive) await m.onReceive(message);
+    if (config.ackPolicy === AckPolicy.ACK_FIRST) await message.ack();
+    const run = compose(consumeScopes(middlewares), (msg) => invoke(config, msg));
+    result = await run(message);
+    if (result !== undefined) await config.emit(toResponse(result), message, middlewares);
+  } catch (caught) {
+    error = caught;
+  }
+  error = await afterProcessed(middlewares, error, message, config.logger);
+  await settle(config, message, error);
+  return { error: error instanceof ControlFlowError ? undefined : error, result };
+}
+
+async function invoke(config: ConsumerConfig, message: Message): Promise<unknown> {
+  let body = decode(message);
+  if (config.schema) body = await validateBody(config, message, body);
+  message.body = body;
+  return config.handler(body, message);
+}
+
+function decode(message: Message): unknown {
+  if (Array.isArray(message.rawBody)) {
+    return message.items.map((item) => decodeBody(item.payload, item.headers['content-type']));
+  }
+  return decodeBody(message.rawBody as Buffer, message.contentType);
+}
+
+function validateBody(config: ConsumerConfig, message: Message, body: unknown): Promise<unknown> {
+  const schema = config.schema as StandardSchemaV1;
+  const where = `subscriber "${config.name}"`;
+  if (Array.isArray(message.rawBody)) {
+    return Promise.all((body as unknown[]).map((item) => validate(schema, item, where)));
+  }
+  return validate(schema, body, where);
+}
+
+function reportCorruption(config: ConsumerConfig, message: Message): void {
+  for (const item of message.items) {
+    if (item.corruption !== undefined) {
+      config.logger.warn(
+        { subscriber: config.name, messageId: message.messageId, reason: item.corruption },
+        `Message looked like a FastStream envelope but could not be read (${item.corruption}); delivering its raw bytes.`,
+      );
+    }
+  }
+}
+
+async function afterProcessed(middlewares: readonly Middleware[], error: unknown, message: Message, logger: Logger): Promise<unknown> {
+  let current = error;
+  for (let i = middlewares.length - 1; i >= 0; i -= 1) {
+    const hook = middlewares[i]?.afterProcessed;
+    if (!hook) continue;
+    try {
+      if ((await hook.call(middlewares[i], current, message)) === true) current = undefined;
+    } catch (hookError) {
+      logger.error({ err: hookError, messageId: message.messageId }, 'afterProcessed middleware hook failed');
+    }
+  }
+  return current;
+}
+
+/** Applies the ack policy, after a handler's explicit call (which always wins). */
+async function settle(config: ConsumerConfig, message: Message, error: unknown): Promise<void> {
+  const context = { subscriber: config.name, messageId: message.messageId };
+  try {
+    if (error === undefined) {
+      if (config.ackPolicy !== AckPolicy.MANUAL) await message.ack();
+      config.logger.debug(context, 'Processed');
+      return;
+    }
+    if (error instanceof ControlFlowError) {
+      config.logger.info(context, `${error.name}: ${error.message}`);
+      if (config.ackPolicy === AckPolicy.ACK_FIRST || error instanceof SkipMessage) return;
+      if (error instanceof AckMessage) await message.ack();
+      else if (error instanceof NackMessage) await message.nack();
+      else if (error instanceof RejectMessage) await message.reject();
+      return;
+    }
+    config.logger.error({ ...context, err: error }, `${errorName(error)}: ${errorText(error)}`);
+    if (config.ackPolicy === AckPolicy.ACK) await message.ack();
+    else if (config.ackPolicy === AckPolicy.NACK_ON_ERROR) await message.nack();
+    else if (config.ackPolicy === AckPolicy.REJECT_ON_ERROR) await message.reject();
+  } catch (settleError) {
+    // The entry stays pending, so it is redelivered: at-least-once, nothing lost.
+    config.logger.error({ ...context, err: settleError }, `Could not settle message: ${errorText(settleError)}`);
+  }
+}
+
+function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : typeof error;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,124 @@
+/**
+ * The message a handler receives: decoded body, envelope fields, and first-call-wins settlement.
+ */
+import { randomUUID } from 'node:crypto';
+import type { WireMessage } from './codec/wire.js';
+
+/** How a message was settled. */
+export const AckStatus = {
+  ACKED: 'acked',
+  NACKED: 'nacked',
+  REJECTED: 'rejected',
+} as const;
+export type AckStatus = (typeof AckStatus)[keyof typeof AckStatus];
+
+/** What the transport does to settle a message. Channel and list messages settle as no-ops. */
+export interface Settler {
+  ack(): Promise<void>;
+  nack(): Promise<void>;
+  reject(): Promise<void>;
+}
+
+const noopSettler: Settler = {
+  ack: () => Promise.resolve(),
+  nack: () => Promise.resolve(),
+  reject: () => Promise.resolve(),
+};
+
+/** Where a message came from. */
+export interface MessageSource {
+  readonly kind: 'channel' | 'list' | 'stream' | 'reply';
+  /** The channel, list or stream name the message was read from. */
+  readonly name: string;
+}
+
+/** What a transport knows about an incoming message. */
+export interface MessageInit {
+  readonly source: MessageSource;
+  /** One item, or several for a batch. */
+  readonly items: readonly WireMessage[];
+  readonly batch: boolean;
+  /** Transport IDs (stream entry IDs); the first is the message ID when given. */
+  readonly ids?: readonly string[];
+  readonly path?: Readonly<Record<string, string>>;
+  readonly deliveryCount?: number;
+  readonly settler?: Settler;
+  readonly raw?: unknown;
+}
+
+/**
+ * A received message. `body` is the decoded (and validated, when a schema is set) body.
+ * `ack()`, `nack()` and `reject()`: the first call wins; later calls and automatic acking do nothing.
+ */
+export class Message<Body = unknown> {
+  /** Decoded body; an array of bodies for batch subscribers. */
+  body: Body;
+  readonly headers: Readonly<Record<string, string>>;
+  /** Per-item headers of a batch; empty for a single message. */
+  readonly batchHeaders: ReadonlyArray<Readonly<Record<string, string>>>;
+  readonly correlationId: string;
+  /** Stream entry ID for stream messages; else the `message_id` header or the correlation ID. */
+  readonly messageId: string;
+  /** Every entry ID of a stream batch. */
+  readonly messageIds: readonly string[];
+  readonly replyTo: string;
+  readonly contentType: string | undefined;
+  /** Path params captured from a channel template such as `logs.{level}`. */
+  readonly path: Readonly<Record<string, string>>;
+  /** How often the entry was delivered to the group (stream groups only). */
+  readonly deliveryCount: number | undefined;
+  readonly source: MessageSource;
+  /** The transport's own representation, for debugging. */
+  readonly raw: unknown;
+  /** Payload bytes (after the envelope); one per item for a batch. */
+  readonly rawBody: Buffer | readonly Buffer[];
+  readonly items: readonly WireMessage[];
+  #status: AckStatus | undefined;
+  #settler: Settler;
+
+  constructor(init: MessageInit) {
+    const first = init.items[0];
+    const headers = first?.headers ?? {};
+    this.items = init.items;
+    this.headers = headers;
+    this.batchHeaders = init.batch ? init.items.map((item) => item.headers) : [];
+    this.correlationId = headers['correlation_id'] ?? randomUUID();
+    this.messageIds = init.ids ?? [];
+    this.messageId = init.ids?.[0] ?? headers['message_id'] ?? this.correlationId;
+    this.replyTo = headers['reply_to'] ?? '';
+    this.contentType = headers['content-type'];
+    this.path = init.path ?? {};
+    this.deliveryCount = init.deliveryCount;
+    this.source = init.source;
+    this.raw = init.raw;
+    this.rawBody = init.batch ? init.items.map((item) => item.payload) : (first?.payload ?? Buffer.alloc(0));
+    this.body = undefined as Body;
+    this.#settler = init.settler ?? noopSettler;
+  }
+
+  /** How the message was settled, if it was. */
+  get status(): AckStatus | undefined {
+    return this.#status;
+  }
+
+  /** Acknowledge: a stream entry is XACKed. No-op if already settled. */
+  ack(): Promise<void> {
+    return this.#settle(AckStatus.ACKED, () => this.#settler.ack());
+  }
+
+  /** Leave for redelivery: a stream entry stays pending. No-op if already settled. */
+  nack(): Promise<void> {
+    return this.#settle(AckStatus.NACKED, () => this.#settler.nack());
+  }
+
+  /** Never redeliver: dead-letter where configured, then XACK. No-op if already settled. */
+  reject(): Promise<void> {
+    return this.#settle(AckStatus.REJECTED, () => this.#settler.reject());
+  }
+
+  #settle(status: AckStatus, run: () => Promise<void>): Promise<void> {
+    if (this.#status !== undefined) return Promise.resolve();
+    this.#status = status;
+    return run();
+  }
+}

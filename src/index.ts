@@ -1,0 +1,51 @@
+/**
+ * redstream: event-driven services on Redis, wire-compatible with FastStream.
+ * @packageDocumentation
+ */
+export { RedisBroker, type RequestOptions, type PipelineOptions } from './redis/broker.js';
+export { RedisRouter, type RedisRouterOptions } from './redis/router.js';
+export { PubSub, ListSub, StreamSub, type PubSubOptions, type ListSubOptions, type StreamSubOptions, type Source } from './redis/sources.js';
+export {
+  RedisSubscriber,
+  RedisPublisher,
+  type SubscriberOptions,
+  type PublisherOptions,
+  type PublishOptions,
+} from './redis/registration.js';
+export type { PublishResult } from './redis/producer.js';
+export { RedisPipeline, PipelineError } from './redis/pipeline.js';
+export type { RedisBrokerOptions, RedisConnectionOptions } from './redis/options.js';
+export type { Target, ChannelTarget, ListTarget, StreamTarget, SourceInput, Destination } from './redis/targets.js';
+
+export { App, type AppOptions, type AppBroker, type Hook } from './core/app.js';
+export { AckPolicy } from './core/ack.js';
+export { Message, AckStatus, type MessageSource, type Settler } from './core/message.js';
+export { Response, type ResponseInit } from './core/response.js';
+export type { Handler, ConsumeOutcome } from './core/consume.js';
+export type { Middleware, MiddlewareFactory, MiddlewareLike, MiddlewareContext, PublishCommand } from './core/middleware.js';
+export type { IncludeOptions, RegistryOptions } from './core/registry.js';
+export { BrokerState } from './core/lifecycle.js';
+export { consoleLogger, silentLogger, type Logger, type LogLevel } from './core/logger.js';
+export type { StandardSchemaV1, InferOutput } from './core/schema.js';
+export {
+  RedstreamError,
+  ErrorCode,
+  SetupError,
+  OptionError,
+  NotConnectedError,
+  BrokerClosedError,
+  EncodeError,
+  DecodeError,
+  ValidationError,
+  RequestTimeoutError,
+  GroupNotFoundError,
+  ControlFlowError,
+  AckMessage,
+  NackMessage,
+  RejectMessage,
+  SkipMessage,
+  type ValidationIssue,
+} from './core/errors.js';
+export { encodeEnvelope, decodeEnvelope, type HeaderPairs } from './core/codec/binary.js';
+export { encodeBody, decodeBody, buildHeaders, ContentType } from './core/codec/body.js';
+export { parseWire, encodeMessage, WireFormat, type WireMessage } from './core/codec/wire.js';

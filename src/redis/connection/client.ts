@@ -1,0 +1,65 @@
+/**
+ * Creating ioredis clients from the resolved options, with the protocol pinned and a clear
+ * error when Redis cannot be reached.
+ */
+import { Redis, type RedisOptions } from 'ioredis';
+import { NotConnectedError } from '../../core/errors.js';
+import type { ConnectionConfig } from '../options.js';
+
+export type ClientRole = 'command' | 'blocking' | 'subscriber';
+
+/** ioredis options for one connection of the given role. */
+export function clientOptions(config: ConnectionConfig, role: ClientRole) {
+  return {
+    host: config.host,
+    port: config.port,
+    db: config.db,
+    ...(config.username === undefined ? {} : { username: config.username }),
+    ...(config.password === undefined ? {} : { password: config.password }),
+    ...(config.tls === undefined ? {} : { tls: config.tls }),
+    ...(config.clientName === undefined ? {} : { connectionName: config.clientName }),
+    // RESP2 everywhere: the reply shapes we parse do not depend on the server's HELLO support.
+    protocol: 2,
+    connectTimeout: config.connectTimeout,
+    keepAlive: config.keepAlive,
+    retryStrategy: config.retryStrategy,
+    lazyConnect: true,
+    enableAutoPipelining: role === 'command',
+    // A blocking read waits as long as its BLOCK/timeout says; only plain commands time out.
+    ...(role === 'command' && config.commandTimeout !== undefined ? { commandTimeout: config.commandTimeout } : {}),
+    // Commands queue while reconnecting instead of failing; blocking readers re-issue theirs.
+    maxRetriesPerRequest: role === 'command' ? 20 : null,
+  } satisfies RedisOptions;
+}
+
+/** Connects a client, or rejects with a NotConnectedError naming the address and the cause. */
+export async function connectClient(client: Redis, address: string): Promise<void> {
+  let lastError: unknown;
+  const onError = (error: unknown): void => {
+    lastError = error;
+  };
+  client.on('error', onError);
+  try {
+    await client.connect();
+  } catch (error) {
+    client.disconnect();
+    const cause = lastError ?? error;
+    throw new NotConnectedError(
+      `Cannot connect to Redis at ${address}: ${(cause as Error).message}. Check the broker's url, host, port, tls and credentials.`,
+      { cause },
+    );
+  } finally {
+    client.off('error', onError);
+  }
+}
+
+/** Closes a client politely, falling back to a hard disconnect. */
+export async function closeClient(client: Redis): Promise<void> {
+  if (client.status === 'end') return;
+  try {
+    if (client.status === 'ready') await client.quit();
+    else client.disconnect();
+  } catch {
+    client.disconnect();
+  }
+}

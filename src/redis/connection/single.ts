@@ -1,0 +1,80 @@
+/**
+ * One Redis node: a shared auto-pipelined command connection, one connection per blocking
+ * reader, and one per Pub/Sub subscriber set.
+ */
+import { Redis } from 'ioredis';
+import type { Logger } from '../../core/logger.js';
+import type { ConnectionConfig } from '../options.js';
+import { clientOptions, closeClient, connectClient, type ClientRole } from './client.js';
+import type { BlockingConnection, CommandClient, ConnectionStrategy, QueuedCommand } from './strategy.js';
+
+export class SingleNodeStrategy implements ConnectionStrategy {
+  readonly topology = 'single' as const;
+  readonly address: string;
+  readonly #config: ConnectionConfig;
+  readonly #logger: Logger;
+  readonly #clients = new Set<Redis>();
+  #command: Redis | undefined;
+  readonly commands: CommandClient = {
+    // `call`, not `callBuffer`: ioredis 6 drops the command name of an auto-pipelined callBuffer.
+    send: (command, _key, args) => this.#commandClient().call(command, ...args),
+  };
+
+  constructor(config: ConnectionConfig, logger: Logger) {
+    this.#config = config;
+    this.#logger = logger;
+    this.address = `${config.host}:${config.port}`;
+  }
+
+  async connect(): Promise<void> {
+    if (this.#command) return;
+    this.#command = await this.#open('command');
+  }
+
+  async openBlocking(): Promise<BlockingConnection> {
+    const client = await this.#open('blocking');
+    return {
+      send: (command, args) => client.callBuffer(command, ...args),
+      close: () => this.#release(client),
+    };
+  }
+
+  openSubscriber(): Promise<Redis> {
+    return this.#open('subscriber');
+  }
+
+  async exec(commands: readonly QueuedCommand[], atomic: boolean): Promise<unknown[]> {
+    const client = this.#commandClient();
+    const batch = atomic ? client.multi() : client.pipeline();
+    for (const command of commands) batch.callBuffer(command.name, command.key, ...command.args);
+    const replies = (await batch.exec()) ?? [];
+    return replies.map(([error, result]) => error ?? result);
+  }
+
+  async close(): Promise<void> {
+    const clients = [...this.#clients];
+    this.#clients.clear();
+    this.#command = undefined;
+    await Promise.all(clients.map((client) => closeClient(client)));
+  }
+
+  #commandClient(): Redis {
+    if (!this.#command) throw new Error('SingleNodeStrategy used before connect()');
+    return this.#command;
+  }
+
+  async #open(role: ClientRole): Promise<Redis> {
+    const client = new Redis(clientOptions(this.#config, role));
+    await connectClient(client, this.address);
+    client.on('error', (error: Error) => {
+      this.#logger.warn({ err: error, role }, `Redis connection (${role}) to ${this.address}: ${error.message}`);
+    });
+    this.#clients.add(client);
+    return client;
+  }
+
+  async #release(client: Redis): Promise<void> {
+    this.#clients.delete(client);
+    await closeClient(client);
+  }
+}

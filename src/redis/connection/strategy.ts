@@ -1,0 +1,42 @@
+/**
+ * The connection strategy is the only code that knows the topology (single node, cluster,
+ * Sentinel). Subscribers, the producer and the RPC inbox talk to Redis only through it.
+ */
+import type { Redis } from 'ioredis';
+
+/** One Redis command, as queued in a pipeline: name, key, then the other arguments. */
+export interface QueuedCommand {
+  readonly name: string;
+  readonly key: string;
+  readonly args: ReadonlyArray<string | Buffer | number>;
+}
+
+/** A connection owned by one blocking reader (BLPOP, XREAD BLOCK), so it never stalls another. */
+export interface BlockingConnection {
+  /** Sends a command and returns the raw reply with bulk strings as Buffers. */
+  send(command: string, args: ReadonlyArray<string | Buffer | number>): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+/** The part of a Redis client the producer and subscribers use for non-blocking commands. */
+export interface CommandClient {
+  /** Sends a command (auto-pipelined) and returns the reply, bulk strings decoded as UTF-8. */
+  send(command: string, key: string, args: ReadonlyArray<string | Buffer | number>): Promise<unknown>;
+}
+
+export interface ConnectionStrategy {
+  readonly topology: 'single' | 'cluster' | 'sentinel';
+  /** A human label of where Redis is, for errors and logs. */
+  readonly address: string;
+  /** Opens the shared, auto-pipelined command connection; resolves when it is ready. */
+  connect(): Promise<void>;
+  readonly commands: CommandClient;
+  /** Opens a dedicated connection for one blocking reader of `key`. */
+  openBlocking(key: string): Promise<BlockingConnection>;
+  /** Opens a connection for SUBSCRIBE / PSUBSCRIBE / SSUBSCRIBE. */
+  openSubscriber(): Promise<Redis>;
+  /** Sends queued commands in one round trip (per node); results in call order, errors as Error values. */
+  exec(commands: readonly QueuedCommand[], atomic: boolean): Promise<unknown[]>;
+  /** Closes every connection this strategy opened. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,151 @@
+/**
+ * What `subscriber()` and `publisher()` register on a broker or router, checked at
+ * registration time so a wrong option fails where it is written.
+ */
+import { isAckPolicy, type AckPolicy } from '../core/ack.js';
+import type { Handler } from '../core/consume.js';
+import { OptionError, SetupError } from '../core/errors.js';
+import type { Middleware, MiddlewareLike } from '../core/middleware.js';
+import { isStandardSchema, type StandardSchemaV1 } from '../core/schema.js';
+import type { PublishResult } from './producer.js';
+import type { RedisPipeline } from './pipeline.js';
+import { checkKeys, type Source } from './sources.js';
+import { toDestination, toSource, type Destination, type SourceInput, type Target } from './targets.js';
+
+/** Options of `broker.subscriber(source, options, handler)`. */
+export interface SubscriberOptions<S extends StandardSchemaV1 | undefined = StandardSchemaV1 | undefined> {
+  /** Standard Schema (zod, valibot, arktype…) the body must match; the handler's body type is inferred from it. */
+  readonly schema?: S;
+  /** Middlewares for this subscriber only (innermost). */
+  readonly middlewares?: readonly MiddlewareLike[];
+  /** Ack policy for a stream group subscriber. @defaultValue the router's or broker's, else `'nackOnError'` */
+  readonly ackPolicy?: AckPolicy;
+  /** Do not answer `reply_to` with the handler's return value. @defaultValue `false` */
+  readonly noReply?: boolean;
+  /** Publishers that receive the handler's return value. */
+  readonly publishers?: readonly RedisPublisher[];
+  /** Name in the AsyncAPI document. */
+  readonly title?: string;
+  readonly description?: string;
+}
+
+const subscriberKeys = ['schema', 'middlewares', 'ackPolicy', 'noReply', 'publishers', 'title', 'description'];
+
+/** A registered subscriber: where it reads, how, and its handler. */
+export class RedisSubscriber {
+  readonly source: Source;
+  readonly options: SubscriberOptions;
+  readonly handler: Handler;
+
+  constructor(input: SourceInput, options: SubscriberOptions, handler: Handler) {
+    this.source = toSource(input);
+    checkKeys(`subscriber "${this.source.name}"`, options, subscriberKeys);
+    if (typeof handler !== 'function') throw new OptionError('handler', handler, 'a function (body, message) => result');
+    if (options.schema !== undefined && !isStandardSchema(options.schema)) {
+      throw new OptionError('schema', options.schema, 'a Standard Schema (zod, valibot, arktype, …)');
+    }
+    if (options.ackPolicy !== undefined) {
+      if (!isAckPolicy(options.ackPolicy)) {
+        throw new OptionError('ackPolicy', options.ackPolicy, 'one of ackFirst, ack, rejectOnError, nackOnError, manual');
+      }
+      if (this.source.kind !== 'stream' || this.source.group === undefined || this.source.noAck) {
+        throw new OptionError(
+          'ackPolicy',
+          options.ackPolicy,
+          `unset on "${this.source.name}": only stream subscribers with a group (and without noAck) acknowledge; channel and list messages are gone once read`,
+        );
+      }
+    }
+    for (const publisher of options.publishers ?? []) {
+      if (!(publisher instanceof RedisPublisher)) throw new OptionError('publishers', publisher, 'publishers made with broker.publisher() or router.publisher()');
+    }
+    this.options = options;
+    this.handler = handler;
+  }
+}
+
+/** Per-call publish options. */
+export interface PublishOptions {
+  readonly headers?: Readonly<Record<string, string>>;
+  /** @defaultValue the broker's `idGenerator()` (a UUID) */
+  readonly correlationId?: string;
+  /** Where the consumer should send its answer (a channel). */
+  readonly replyTo?: string;
+  /** Trim the stream: `XADD MAXLEN ~ maxlen`. Streams only. */
+  readonly maxlen?: number;
+  /** Queue on this pipeline instead of sending now (see `broker.pipeline`). */
+  readonly pipeline?: RedisPipeline;
+}
+
+export const publishKeys = ['headers', 'correlationId', 'replyTo', 'maxlen', 'pipeline'];
+
+/** Options of `broker.publisher(target, options)`. */
+export interface PublisherOptions {
+  /** Headers on every message; call headers win. */
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly replyTo?: string;
+  /** Describes the payload (AsyncAPI); not enforced on publish. */
+  readonly schema?: StandardSchemaV1;
+  readonly title?: string;
+  readonly description?: string;
+}
+
+/** The broker side of a publisher object. */
+export interface PublisherHost {
+  sendTo(destination: Destination, body: unknown, options: PublishOptions, middlewares: readonly Middleware[] | undefined): Promise<PublishResult | undefined>;
+}
+
+/**
+ * A publisher object: `publisher.publish(body)`, and the target of a subscriber's return value
+ * when listed in its `publishers`.
+ */
+export class RedisPublisher {
+  readonly options: PublisherOptions;
+  readonly #destination: Destination;
+  #host: PublisherHost | undefined;
+  #prefix = '';
+
+  constructor(target: string | Target | Source, options: PublisherOptions = {}) {
+    this.#destination = toDestination(target);
+    checkKeys(`publisher "${this.#destination.name}"`, options, ['headers', 'replyTo', 'schema', 'title', 'description']);
+    this.options = options;
+  }
+
+  /** Where it publishes, with the prefixes of the routers it was included through. */
+  get destination(): Destination {
+    return this.#prefix ? { ...this.#destination, name: this.#prefix + this.#destination.name } : this.#destination;
+  }
+
+  /** Publishes one message; options override the publisher's own. */
+  publish(body: unknown, options: PublishOptions = {}): Promise<PublishResult | undefined> {
+    return this.send(body, options, undefined);
+  }
+
+  /** @internal Publishes within a handler's scope (its middlewares wrap the publish). */
+  send(body: unknown, options: PublishOptions, middlewares: readonly Middleware[] | undefined): Promise<PublishResult | undefined> {
+    if (!this.#host) {
+      return Promise.reject(
+        new SetupError(`Publisher to "${this.#destination.name}" belongs to a router that no broker includes yet; call broker.includeRouter() first.`),
+      );
+    }
+    const merged: PublishOptions = {
+      ...options,
+      headers: { ...this.options.headers, ...options.headers },
+      ...(options.replyTo === undefined && this.options.replyTo !== undefined ? { replyTo: this.options.replyTo } : {}),
+    };
+    return this.#host.sendTo(this.destination, body, merged, middlewares);
+  }
+
+  /** @internal Attaches the publisher to the broker that owns it. */
+  bind(host: PublisherHost, prefix: string): void {
+    if (this.#host && this.#host !== host) throw new SetupError(`Publisher to "${this.#destination.name}" is already attached to another broker.`);
+    this.#host = host;
+    this.#prefix = prefix;
+  }
+
+  /** @internal */
+  unbind(): void {
+    this.#host = undefined;
+  }
+}
+

@@ -1,0 +1,91 @@
+/**
+ * One reply inbox per broker: a private channel every request names as `reply_to`; replies
+ * are matched to requests by correlation ID. No SUBSCRIBE/UNSUBSCRIBE per request.
+ */
+import { randomBytes } from 'node:crypto';
+import { decodeBody } from '../core/codec/body.js';
+import { parseWire } from '../core/codec/wire.js';
+import { BrokerClosedError, RequestTimeoutError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { Message } from '../core/message.js';
+import type { PubSubHub } from './subscriber/hub.js';
+
+interface Pending {
+  resolve(message: Message): void;
+  reject(error: unknown): void;
+  timer: NodeJS.Timeout;
+}
+
+export class ReplyInbox {
+  /** The channel replies come back on. */
+  readonly channel = `redstream.reply.${randomBytes(12).toString('base64url')}`;
+  readonly #hub: PubSubHub;
+  readonly #logger: Logger;
+  readonly #pending = new Map<string, Pending>();
+  #listening: Promise<() => Promise<void>> | undefined;
+
+  constructor(hub: PubSubHub, logger: Logger) {
+    this.#hub = hub;
+    this.#logger = logger;
+  }
+
+  /** Subscribes the inbox once; later calls reuse the subscription. */
+  listen(): Promise<unknown> {
+    this.#listening ??= this.#hub.subscribe('channel', this.channel, (_channel, payload) => this.#deliver(payload)).catch((error: unknown) => {
+      this.#listening = undefined;
+      throw error;
+    });
+    return this.#listening;
+  }
+
+  /** Waits for the reply with `correlationId`; register before publishing the request. */
+  expect(correlationId: string, timeout: number, destination: string): Promise<Message> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(correlationId);
+        reject(new RequestTimeoutError(destination, timeout, correlationId));
+      }, timeout);
+      this.#pending.set(correlationId, { resolve, reject, timer });
+    });
+  }
+
+  /** Gives up on a request (its publish failed). */
+  cancel(correlationId: string): void {
+    const pending = this.#pending.get(correlationId);
+    if (!pending) return;
+    clearTimeout(pending.timer);
+    this.#pending.delete(correlationId);
+  }
+
+  /** Fails every waiting request; the broker is going away. */
+  async close(): Promise<void> {
+    for (const [id, pending] of this.#pending) {
+      clearTimeout(pending.timer);
+      pending.reject(new BrokerClosedError('wait for a reply'));
+      this.#pending.delete(id);
+    }
+    const listening = this.#listening;
+    this.#listening = undefined;
+    const unsubscribe = await listening?.catch(() => undefined);
+    await unsubscribe?.().catch(() => undefined);
+  }
+
+  #deliver(payload: Buffer): void {
+    const wire = parseWire(payload);
+    const id = wire.headers['correlation_id'];
+    const pending = id === undefined ? undefined : this.#pending.get(id);
+    if (!pending || id === undefined) {
+      this.#logger.warn({ correlationId: id }, 'Reply with no waiting request (late, or its correlation_id was changed); dropped.');
+      return;
+    }
+    clearTimeout(pending.timer);
+    this.#pending.delete(id);
+    const message = new Message({ source: { kind: 'reply', name: this.channel }, items: [wire], batch: false, raw: payload });
+    try {
+      message.body = decodeBody(wire.payload, wire.headers['content-type']);
+      pending.resolve(message);
+    } catch (error) {
+      pending.reject(error);
+    }
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * Where messages live: a channel (`PubSub`), a list (`ListSub`) or a stream (`StreamSub`).
+ * Every option is checked in the constructor, with an error that names it.
+ */
+import { OptionError, SetupError } from '../core/errors.js';
+
+/** Options of a Pub/Sub channel. */
+export interface PubSubOptions {
+  /**
+   * Subscribe with PSUBSCRIBE. Switched on automatically when the name has `*` or a `{param}`.
+   * @defaultValue `false`
+   * @see https://redis.io/docs/latest/commands/psubscribe/
+   */
+  readonly pattern?: boolean;
+  /**
+   * Use sharded Pub/Sub (SSUBSCRIBE / SPUBLISH): on a cluster, messages go only to the shard
+   * that owns the channel's slot. Cannot be combined with patterns.
+   * @defaultValue `false`
+   * @see https://redis.io/docs/latest/commands/ssubscribe/
+   */
+  readonly sharded?: boolean;
+}
+
+/** A Pub/Sub channel: at-most-once, subscribers that are offline miss messages. */
+export class PubSub {
+  readonly kind = 'channel' as const;
+  readonly name: string;
+  readonly pattern: boolean;
+  readonly sharded: boolean;
+
+  /** @example new PubSub('logs.{level}') // PSUBSCRIBE logs.*, msg.path.level */
+  constructor(name: string, options: PubSubOptions = {}) {
+    checkName('channel', name);
+    checkKeys('PubSub', options, ['pattern', 'sharded']);
+    checkBoolean('pattern', options.pattern);
+    checkBoolean('sharded', options.sharded);
+    this.name = name;
+    this.pattern = options.pattern === true || name.includes('*') || /\{[^{}]+\}/.test(name);
+    this.sharded = options.sharded ?? false;
+    if (this.sharded && this.pattern) {
+      throw new OptionError('sharded', true, `false for the pattern channel "${name}" (sharded Pub/Sub has no patterns)`);
+    }
+  }
+
+  withPrefix(prefix: string): PubSub {
+    return prefix ? new PubSub(prefix + this.name, { pattern: this.pattern, sharded: this.sharded }) : this;
+  }
+}
+
+/** Options of a list consumer. */
+export interface ListSubOptions<Batch extends boolean = boolean> {
+  /** Deliver up to `maxRecords` elements at once as an array. @defaultValue `false` */
+  readonly batch?: Batch;
+  /** Most elements in one batch. @defaultValue `10` */
+  readonly maxRecords?: number;
+  /** How long one blocking pop waits, in ms, before checking for stop. @defaultValue `100` */
+  readonly pollingInterval?: number;
+}
+
+/** A list used as a FIFO queue: RPUSH to publish, BLPOP (LPOP COUNT for batches) to consume. */
+export class ListSub<Batch extends boolean = false> {
+  readonly kind = 'list' as const;
+  readonly name: string;
+  readonly batch: Batch;
+  readonly maxRecords: number;
+  readonly pollingInterval: number;
+
+  /** @example new ListSub('jobs', { batch: true, maxRecords: 100 }) */
+  constructor(name: string, options: ListSubOptions<Batch> = {}) {
+    checkName('list', name);
+    checkKeys('ListSub', options, ['batch', 'maxRecords', 'pollingInterval']);
+    checkBoolean('batch', options.batch);
+    this.name = name;
+    this.batch = (options.batch ?? false) as Batch;
+    this.maxRecords = checkInt('maxRecords', options.maxRecords ?? 10, 1);
+    this.pollingInterval = checkInt('pollingInterval', options.pollingInterval ?? 100, 1);
+  }
+
+  withPrefix(prefix: string): ListSub<Batch> {
+    if (!prefix) return this;
+    return new ListSub(prefix + this.name, { batch: this.batch, maxRecords: this.maxRecords, pollingInterval: this.pollingInterval });
+  }
+}
+
+/** Options of a stream consumer (and of publishers to it: `maxlen`). */
+export interface StreamSubOptions<Batch extends boolean = boolean> {
+  /**
+   * Consumer group; requires `consumer`. Without a group every subscriber reads every entry (XREAD).
+   * @see https://redis.io/docs/latest/commands/xreadgroup/
+   */
+  readonly group?: string;
+  /** This consumer's name within the group; keep it stable across restarts so its pending entries are drained. */
+  readonly consumer?: string;
+  /** Deliver the entries of one read as an array. @defaultValue `false` */
+  readonly batch?: Batch;
+  /**
+   * COUNT of one read: the most entries read ahead of the handler (and the largest batch).
+   * @defaultValue `10`, or `100` for batches
+   */
+  readonly maxRecords?: number;
+  /** BLOCK of one read, in ms. @defaultValue `100` */
+  readonly pollingInterval?: number;
+  /**
+   * Where reading starts: for a new group, the ID it is created at (`$` = only new entries,
+   * `0` = the whole stream); without a group, the ID to read after.
+   * @defaultValue `'$'`
+   */
+  readonly lastId?: string;
+  /** XREADGROUP NOACK: entries are never pending (at-most-once). @defaultValue `false` */
+  readonly noAck?: boolean;
+  /** Publishers to this stream trim it with `XADD MAXLEN ~ maxlen`. */
+  readonly maxlen?: number;
+  /** Claim entries idle this long (ms) from other consumers of the group (XAUTOCLAIM). */
+  readonly minIdleTime?: number;
+  /** Create the group (and the stream) if missing: XGROUP CREATE … MKSTREAM. @defaultValue `true` */
+  readonly declare?: boolean;
+}
+
+/** A Redis stream, read with XREAD or, with a group, XREADGROUP. */
+export class StreamSub<Batch extends boolean = false> {
+  readonly kind = 'stream' as const;
+  readonly name: string;
+  readonly group: string | undefined;
+  readonly consumer: string | undefined;
+  readonly batch: Batch;
+  readonly maxRecords: number;
+  readonly pollingInterval: number;
+  readonly lastId: string;
+  readonly noAck: boolean;
+  readonly maxlen: number | undefined;
+  readonly minIdleTime: number | undefined;
+  readonly declare: boolean;
+  readonly #options: StreamSubOptions<Batch>;
+
+  /** @example new StreamSub('orders', { group: 'billing', consumer: 'c1', minIdleTime: 30_000 }) */
+  constructor(name: string, options: StreamSubOptions<Batch> = {}) {
+    checkName('stream', name);
+    checkKeys('StreamSub', options, [
+      'group', 'consumer', 'batch', 'maxRecords', 'pollingInterval', 'lastId', 'noAck', 'maxlen', 'minIdleTime', 'declare',
+    ]);
+    if ((options.group === undefined) !== (options.consumer === undefined)) {
+      const missing = options.group === undefined ? 'group' : 'consumer';
+      throw new OptionError(missing, undefined, `set together with \`${missing === 'group' ? 'consumer' : 'group'}\` on StreamSub "${name}"`);
+    }
+    if (options.group !== undefined) checkName('group', options.group);
+    if (options.consumer !== undefined) checkName('consumer', options.consumer);
+    for (const key of ['batch', 'noAck', 'declare'] as const) checkBoolean(key, options[key]);
+    if (options.lastId !== undefined && !/^(\$|>|0|\d+(-\d+)?)$/.test(String(options.lastId))) {
+      throw new OptionError('lastId', options.lastId, 'a stream ID such as "$", "0" or "1700000000000-0"');
+    }
+    this.#options = options;
+    this.name = name;
+    this.group = options.group;
+    this.consumer = options.consumer;
+    this.batch = (options.batch ?? false) as Batch;
+    this.maxRecords = checkInt('maxRecords', options.maxRecords ?? (this.batch ? 100 : 10), 1);
+    this.pollingInterval = checkInt('pollingInterval', options.pollingInterval ?? 100, 1);
+    this.lastId = options.lastId === undefined || options.lastId === '>' ? '$' : options.lastId;
+    this.noAck = options.noAck ?? false;
+    this.maxlen = options.maxlen === undefined ? undefined : checkInt('maxlen', options.maxlen, 1);
+    this.minIdleTime = options.minIdleTime === undefined ? undefined : checkInt('minIdleTime', options.minIdleTime, 1);
+    this.declare = options.declare ?? true;
+    if (this.minIdleTime !== undefined && this.group === undefined) {
+      throw new OptionError('minIdleTime', this.minIdleTime, 'used with a consumer `group` (claiming needs one)');
+    }
+  }
+
+  withPrefix(prefix: string): StreamSub<Batch> {
+    return prefix ? new StreamSub(prefix + this.name, this.#options) : this;
+  }
+}
+
+/** Any source a subscriber reads from. */
+export type Source = PubSub | ListSub<boolean> | StreamSub<boolean>;
+
+function checkName(option: string, value: unknown): void {
+  if (typeof value !== 'string' || value.length === 0) throw new OptionError(option, value, 'a non-empty string');
+}
+
+function checkBoolean(option: string, value: unknown): void {
+  if (value !== undefined && typeof value !== 'boolean') throw new OptionError(option, value, 'true or false');
+}
+
+export function checkInt(option: string, value: unknown, min: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    throw new OptionError(option, value, `an integer from ${min} and up`);
+  }
+  return value;
+}
+
+/** Refuses option names that do not exist, so a typo never silently does nothing. */
+export function checkKeys(where: string, options: object, known: readonly string[]): void {
+  if (typeof options !== 'object' || options === null) throw new SetupError(`${where} options must be an object.`);
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) {
+      throw new SetupError(`Unknown option \`${key}\` for ${where}. Known options: ${known.join(', ')}.`);
+    }
+  }
+}

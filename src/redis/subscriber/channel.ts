@@ -1,0 +1,71 @@
+/**
+ * Channel consumer on the broker's shared Pub/Sub connection. Messages are processed in
+ * arrival order, one at a time; Pub/Sub has no back-pressure, so they queue in memory.
+ */
+import { parseWire } from '../../core/codec/wire.js';
+import { consume, type ConsumerConfig } from '../../core/consume.js';
+import type { Logger } from '../../core/logger.js';
+import { Message } from '../../core/message.js';
+import { settlesWithin } from '../../core/time.js';
+import type { PubSub } from '../sources.js';
+import type { PubSubHub } from './hub.js';
+import { compileChannel, type ChannelTemplate } from './path.js';
+import type { RuntimeSubscriber } from './runtime.js';
+
+export class ChannelSubscriber implements RuntimeSubscriber {
+  readonly name: string;
+  readonly #source: PubSub;
+  readonly #template: ChannelTemplate;
+  readonly #hub: PubSubHub;
+  readonly #config: ConsumerConfig;
+  readonly #logger: Logger;
+  readonly #queue: Message[] = [];
+  #draining: Promise<void> | undefined;
+  #unsubscribe: (() => Promise<void>) | undefined;
+
+  constructor(source: PubSub, hub: PubSubHub, config: ConsumerConfig, logger: Logger) {
+    this.#source = source;
+    this.name = source.name;
+    this.#template = compileChannel(source.name);
+    this.#hub = hub;
+    this.#config = config;
+    this.#logger = logger;
+  }
+
+  async start(): Promise<void> {
+    if (this.#unsubscribe) return;
+    const kind = this.#source.sharded ? 'sharded' : this.#source.pattern ? 'pattern' : 'channel';
+    this.#unsubscribe = await this.#hub.subscribe(kind, this.#template.address, (channel, payload) => {
+      this.#queue.push(
+        new Message({
+          source: { kind: 'channel', name: channel },
+          items: [parseWire(payload)],
+          batch: false,
+          ...(this.#source.pattern ? { path: this.#template.match(channel) } : {}),
+          raw: payload,
+        }),
+      );
+      this.#draining ??= this.#drain();
+    });
+  }
+
+  async stop(gracefulTimeout: number): Promise<void> {
+    const unsubscribe = this.#unsubscribe;
+    this.#unsubscribe = undefined;
+    await unsubscribe?.();
+    if (this.#draining && !(await settlesWithin(this.#draining, gracefulTimeout))) {
+      this.#logger.warn(
+        { subscriber: this.name },
+        `Handlers still running after gracefulTimeout (${gracefulTimeout} ms); ${this.#queue.length} queued messages dropped.`,
+      );
+      this.#queue.length = 0;
+    }
+  }
+
+  async #drain(): Promise<void> {
+    for (let message = this.#queue.shift(); message; message = this.#queue.shift()) {
+      await consume(this.#config, message);
+    }
+    this.#draining = undefined;
+  }
+}

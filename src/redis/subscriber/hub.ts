@@ -1,0 +1,84 @@
+/**
+ * One Pub/Sub connection shared by every channel subscriber and the RPC inbox of a broker.
+ * `subscribe()` resolves once Redis confirmed the subscription.
+ */
+import type { Redis } from 'ioredis';
+import type { ConnectionStrategy } from '../connection/strategy.js';
+import { closeClient } from '../connection/client.js';
+
+export type SubscriptionKind = 'channel' | 'pattern' | 'sharded';
+export type ChannelListener = (channel: string, payload: Buffer) => void;
+
+const commands = {
+  channel: ['subscribe', 'unsubscribe'],
+  pattern: ['psubscribe', 'punsubscribe'],
+  sharded: ['ssubscribe', 'sunsubscribe'],
+} as const;
+
+export class PubSubHub {
+  readonly #strategy: ConnectionStrategy;
+  readonly #listeners: Record<SubscriptionKind, Map<string, Set<ChannelListener>>> = {
+    channel: new Map(),
+    pattern: new Map(),
+    sharded: new Map(),
+  };
+  #client: Promise<Redis> | undefined;
+
+  constructor(strategy: ConnectionStrategy) {
+    this.#strategy = strategy;
+  }
+
+  /** Subscribes `listener`; the returned function unsubscribes it. */
+  async subscribe(kind: SubscriptionKind, name: string, listener: ChannelListener): Promise<() => Promise<void>> {
+    const client = await this.#connection();
+    const listeners = this.#listeners[kind];
+    let set = listeners.get(name);
+    if (!set) {
+      set = new Set();
+      listeners.set(name, set);
+      try {
+        await client.call(commands[kind][0], name);
+      } catch (error) {
+        listeners.delete(name);
+        throw error;
+      }
+    }
+    set.add(listener);
+    return async () => {
+      const current = listeners.get(name);
+      if (!current?.delete(listener) || current.size > 0) return;
+      listeners.delete(name);
+      if (client.status === 'ready') await client.call(commands[kind][1], name);
+    };
+  }
+
+  async close(): Promise<void> {
+    const pending = this.#client;
+    this.#client = undefined;
+    for (const map of Object.values(this.#listeners)) map.clear();
+    const client = await pending?.catch(() => undefined);
+    if (client) await closeClient(client);
+  }
+
+  #connection(): Promise<Redis> {
+    this.#client ??= this.#open().catch((error: unknown) => {
+      this.#client = undefined;
+      throw error;
+    });
+    return this.#client;
+  }
+
+  async #open(): Promise<Redis> {
+    const client = await this.#strategy.openSubscriber();
+    const deliver = (kind: SubscriptionKind, key: Buffer, channel: Buffer, payload: Buffer): void => {
+      const set = this.#listeners[kind].get(key.toString());
+      if (!set) return;
+      const name = channel.toString();
+      for (const listener of set) listener(name, payload);
+    };
+    client.on('messageBuffer', (channel: Buffer, payload: Buffer) => deliver('channel', channel, channel, payload));
+    client.on('pmessageBuffer', (pattern: Buffer, channel: Buffer, payload: Buffer) => deliver('pattern', pattern, channel, payload));
+    client.on('smessageBuffer', (channel: Buffer, payload: Buffer) => deliver('sharded', channel, channel, payload));
+    return client;
+  }
+}

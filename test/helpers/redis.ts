@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterEach } from 'vitest';
+import { RedisBroker, type Logger, type RedisBrokerOptions } from '../../src/index.js';
+import { redisTargets } from './targets.js';
+
+const { single } = redisTargets();
+export const SINGLE_URL = single.url;
+
+let counter = 0;
+/** A key or channel name no other test (or test run) uses. */
+export function uid(tag: string): string {
+  counter += 1;
+  return `rs-test:${tag}:${process.pid}:${counter}:${randomBytes(3).toString('hex')}`;
+}
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  const pending = cleanups.splice(0);
+  await Promise.all(pending.map((cleanup) => cleanup().catch(() => undefined)));
+});
+
+/** A single-node broker that is closed after the test. */
+export function makeBroker(options: RedisBrokerOptions = {}): RedisBroker {
+  const broker = new RedisBroker(SINGLE_URL, { logger: null, gracefulTimeout: 3000, ...options });
+  cleanups.push(() => broker.close());
+  return broker;
+}
+
+/** A plain ioredis client for looking at what Redis holds, closed after the test. */
+export function rawClient(): Redis {
+  const client = new Redis(SINGLE_URL, { protocol: 2, lazyConnect: false });
+  cleanups.push(() => client.quit());
+  return client;
+}
+
+/** Collects values and lets a test wait for them, failing after a timeout instead of sleeping. */
+export class Inbox<T> {
+  readonly items: T[] = [];
+  readonly #waiters: Array<{ count: number; resolve: () => void }> = [];
+
+  push = (item: T): void => {
+    this.items.push(item);
+    for (const waiter of [...this.#waiters]) {
+      if (this.items.length >= waiter.count) {
+        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+    }
+  };
+
+  /** Resolves with the first `count` items once they arrived. */
+  async take(count: number, timeout = 5000): Promise<T[]> {
+    if (this.items.length < count) {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`Only ${this.items.length} of ${count} items arrived within ${timeout} ms`)), timeout);
+        this.#waiters.push({ count, resolve: () => (clearTimeout(timer), resolve()) });
+      });
+    }
+    return this.items.slice(0, count);
+  }
+
+  #cursor = 0;
+
+  /** Resolves with the oldest item `next()` has not returned yet. */
+  async next(timeout = 5000): Promise<T> {
+    const index = this.#cursor;
+    this.#cursor += 1;
+    await this.take(index + 1, timeout);
+    return this.items[index]!;
+  }
+}
+
+/** A logger that records what it is told, for tests that check what is logged. */
+export function recordingLogger(): Logger & { lines: Array<{ level: string; message: string; context: Record<string, unknown> }> } {
+  const lines: Array<{ level: string; message: string; context: Record<string, unknown> }> = [];
+  const at = (level: string) => (context: Record<string, unknown>, message: string) => void lines.push({ level, message, context });
+  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+/** Resolves when `predicate` holds, polling Redis-side state every 20 ms; fails after `timeout`. */
+export async function eventually(predicate: () => Promise<boolean> | boolean, timeout = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeout} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

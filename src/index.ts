@@ -21,7 +21,7 @@ export { App, type AppOptions, type AppBroker, type Hook } from './core/app.js';
 export { AckPolicy } from './core/ack.js';
 export { Message, AckStatus, type MessageSource, type Settler } from './core/message.js';
 export { Response, type ResponseInit } from './core/response.js';
-export type { Handler, ConsumeOutcome } from './core/consume.js';
+export type { Handler, UncheckedHandler, ConsumeOutcome } from './core/consume.js';
 export type { Middleware, MiddlewareFactory, MiddlewareLike, MiddlewareContext, PublishCommand } from './core/middleware.js';
 export type { IncludeOptions, RegistryOptions } from './core/registry.js';
 export { BrokerState } from './core/lifecycle.js';

@@ -15,6 +15,16 @@ import { validate, type StandardSchemaV1 } from './schema.js';
 /** A handler: the decoded body first, the whole message second. */
 export type Handler<Body = unknown, Result = unknown> = (body: Body, message: Message<Body>) => Result | Promise<Result>;
 
+/**
+ * A handler for a subscriber without a schema: the body is `unknown` (an array for batches)
+ * unless the handler annotates it, e.g. `(line: string, msg) => …`. Nothing checks such an
+ * annotation at run time; give a schema for that.
+ */
+export type UncheckedHandler<Body = unknown> = {
+  // Method syntax makes the parameter bivariant, so an annotated body type is accepted.
+  handle(body: Body, message: Message<Body>): unknown;
+}['handle'];
+
 /** Everything the pipeline needs to run one subscriber's handler. */
 export interface ConsumerConfig {
   /** Shown in logs, e.g. the stream name. */

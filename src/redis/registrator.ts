@@ -2,7 +2,7 @@
  * `subscriber()` and `publisher()`, shared by RedisBroker and RedisRouter, with the handler's
  * body type inferred from the schema (or from the handler's own annotation).
  */
-import type { Handler } from '../core/consume.js';
+import type { Handler, UncheckedHandler } from '../core/consume.js';
 import { Registry, type RegistryOptions } from '../core/registry.js';
 import type { InferOutput, StandardSchemaV1 } from '../core/schema.js';
 import { RedisPublisher, RedisSubscriber, type PublisherOptions, type SubscriberOptions } from './registration.js';
@@ -25,9 +25,9 @@ export class RedisRegistrator extends Registry<RedisSubscriber, RedisPublisher> 
     options: SubscriberOptions<S> & { readonly schema: S },
     handler: Handler<BodyFor<Src, InferOutput<S>>>,
   ): RedisSubscriber;
-  subscriber<Src extends SourceInput, B = BodyFor<Src, unknown>>(source: Src, options: SubscriberOptions<undefined>, handler: Handler<B>): RedisSubscriber;
-  subscriber<Src extends SourceInput, B = BodyFor<Src, unknown>>(source: Src, handler: Handler<B>): RedisSubscriber;
-  subscriber(source: SourceInput, optionsOrHandler: SubscriberOptions | Handler<never>, maybeHandler?: Handler<never>): RedisSubscriber {
+  subscriber<Src extends SourceInput>(source: Src, options: SubscriberOptions<undefined>, handler: UncheckedHandler<BodyFor<Src, unknown>>): RedisSubscriber;
+  subscriber<Src extends SourceInput>(source: Src, handler: UncheckedHandler<BodyFor<Src, unknown>>): RedisSubscriber;
+  subscriber(source: SourceInput, optionsOrHandler: SubscriberOptions | UncheckedHandler<never>, maybeHandler?: UncheckedHandler<never>): RedisSubscriber {
     const [options, handler] = typeof optionsOrHandler === 'function' ? [{}, optionsOrHandler] : [optionsOrHandler, maybeHandler];
     const subscriber = new RedisSubscriber(source, options, handler as Handler);
     this.registerSubscriber(subscriber);

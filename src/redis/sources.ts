@@ -58,7 +58,7 @@ export interface ListSubOptions<Batch extends boolean = boolean> {
 }
 
 /** A list used as a FIFO queue: RPUSH to publish, BLPOP (LPOP COUNT for batches) to consume. */
-export class ListSub<Batch extends boolean = false> {
+class ListSubImpl<Batch extends boolean = false> {
   readonly kind = 'list' as const;
   readonly name: string;
   readonly batch: Batch;
@@ -78,9 +78,23 @@ export class ListSub<Batch extends boolean = false> {
 
   withPrefix(prefix: string): ListSub<Batch> {
     if (!prefix) return this;
-    return new ListSub(prefix + this.name, { batch: this.batch, maxRecords: this.maxRecords, pollingInterval: this.pollingInterval });
+    return new ListSubImpl(prefix + this.name, { batch: this.batch, maxRecords: this.maxRecords, pollingInterval: this.pollingInterval });
   }
 }
+
+/*
+ * Constructor overloads pick `Batch` from the arguments alone. A generic class constructor would
+ * also infer it from the contextual type (e.g. `ListSub<boolean>` in a parameter's constraint),
+ * which widens `batch: true` to `boolean` and loses the handler's array body type.
+ */
+export interface ListSubConstructor {
+  new (name: string, options: ListSubOptions<true> & { readonly batch: true }): ListSub<true>;
+  new (name: string, options?: ListSubOptions<false>): ListSub<false>;
+  new <Batch extends boolean>(name: string, options?: ListSubOptions<Batch>): ListSub<Batch>;
+  readonly prototype: ListSub<boolean>;
+}
+export type ListSub<Batch extends boolean = false> = ListSubImpl<Batch>;
+export const ListSub = ListSubImpl as ListSubConstructor;
 
 /** Options of a stream consumer (and of publishers to it: `maxlen`). */
 export interface StreamSubOptions<Batch extends boolean = boolean> {
@@ -117,7 +131,7 @@ export interface StreamSubOptions<Batch extends boolean = boolean> {
 }
 
 /** A Redis stream, read with XREAD or, with a group, XREADGROUP. */
-export class StreamSub<Batch extends boolean = false> {
+class StreamSubImpl<Batch extends boolean = false> {
   readonly kind = 'stream' as const;
   readonly name: string;
   readonly group: string | undefined;
@@ -166,9 +180,19 @@ export class StreamSub<Batch extends boolean = false> {
   }
 
   withPrefix(prefix: string): StreamSub<Batch> {
-    return prefix ? new StreamSub(prefix + this.name, this.#options) : this;
+    return prefix ? new StreamSubImpl(prefix + this.name, this.#options) : this;
   }
 }
+
+/** Constructor overloads, for the same reason as {@link ListSubConstructor}. */
+export interface StreamSubConstructor {
+  new (name: string, options: StreamSubOptions<true> & { readonly batch: true }): StreamSub<true>;
+  new (name: string, options?: StreamSubOptions<false>): StreamSub<false>;
+  new <Batch extends boolean>(name: string, options?: StreamSubOptions<Batch>): StreamSub<Batch>;
+  readonly prototype: StreamSub<boolean>;
+}
+export type StreamSub<Batch extends boolean = false> = StreamSubImpl<Batch>;
+export const StreamSub = StreamSubImpl as StreamSubConstructor;
 
 /** Any source a subscriber reads from. */
 export type Source = PubSub | ListSub<boolean> | StreamSub<boolean>;

@@ -53,11 +53,11 @@ export async function connectClient(client: Redis, address: string): Promise<voi
   }
 }
 
-/** Closes a client politely, falling back to a hard disconnect. */
-export async function closeClient(client: Redis): Promise<void> {
+/** Closes a client politely (QUIT after pending replies), or at once with `force`. */
+export async function closeClient(client: Redis, force = false): Promise<void> {
   if (client.status === 'end') return;
   try {
-    if (client.status === 'ready') await client.quit();
+    if (client.status === 'ready' && !force) await client.quit();
     else client.disconnect();
   } catch {
     client.disconnect();

@@ -33,9 +33,11 @@ export class SingleNodeStrategy implements ConnectionStrategy {
 
   async openBlocking(): Promise<BlockingConnection> {
     const client = await this.#open('blocking');
+    const id = String(await client.call('CLIENT', 'ID'));
     return {
       send: (command, args) => client.callBuffer(command, ...args),
-      close: () => this.#release(client),
+      interrupt: () => unblock(this.commands, id),
+      close: (force) => this.#release(client, force),
     };
   }
 
@@ -46,7 +48,7 @@ export class SingleNodeStrategy implements ConnectionStrategy {
   async exec(commands: readonly QueuedCommand[], atomic: boolean): Promise<unknown[]> {
     const client = this.#commandClient();
     const batch = atomic ? client.multi() : client.pipeline();
-    for (const command of commands) batch.callBuffer(command.name, command.key, ...command.args);
+    for (const command of commands) batch.call(command.name, ...command.args);
     const replies = (await batch.exec()) ?? [];
     return replies.map(([error, result]) => error ?? result);
   }
@@ -73,8 +75,13 @@ export class SingleNodeStrategy implements ConnectionStrategy {
     return client;
   }
 
-  async #release(client: Redis): Promise<void> {
+  async #release(client: Redis, force = false): Promise<void> {
     this.#clients.delete(client);
-    await closeClient(client);
+    await closeClient(client, force);
   }
+}
+
+/** Unblocks a blocked reader; without CLIENT permission (ACL) the read just runs to its timeout. */
+export async function unblock(commands: CommandClient, clientId: string): Promise<void> {
+  await commands.send('CLIENT', '', ['UNBLOCK', clientId, 'TIMEOUT']).catch(() => undefined);
 }

@@ -4,7 +4,7 @@
  */
 import type { Redis } from 'ioredis';
 
-/** One Redis command, as queued in a pipeline: name, key, then the other arguments. */
+/** One Redis command: its name, the key that routes it (on a cluster), and every argument (the key included). */
 export interface QueuedCommand {
   readonly name: string;
   readonly key: string;
@@ -15,12 +15,18 @@ export interface QueuedCommand {
 export interface BlockingConnection {
   /** Sends a command and returns the raw reply with bulk strings as Buffers. */
   send(command: string, args: ReadonlyArray<string | Buffer | number>): Promise<unknown>;
-  close(): Promise<void>;
+  /** Ends a blocked read early as if it timed out (CLIENT UNBLOCK … TIMEOUT): nothing read is lost. */
+  interrupt(): Promise<void>;
+  /** Closes after the current command; `force` drops the socket at once. */
+  close(force?: boolean): Promise<void>;
 }
 
 /** The part of a Redis client the producer and subscribers use for non-blocking commands. */
 export interface CommandClient {
-  /** Sends a command (auto-pipelined) and returns the reply, bulk strings decoded as UTF-8. */
+  /**
+   * Sends a command (auto-pipelined) and returns the reply, bulk strings decoded as UTF-8.
+   * `key` routes it on a cluster; `args` is the whole argument list, the key included.
+   */
   send(command: string, key: string, args: ReadonlyArray<string | Buffer | number>): Promise<unknown>;
 }
 

@@ -49,13 +49,27 @@ export abstract class ReadLoop implements RuntimeSubscriber {
     if (!this.#loop) return;
     this.#running = false;
     this.#pause.wake();
-    const finished = await settlesWithin(this.#loop, gracefulTimeout);
+    const finished = await this.#awaitLoop(this.#loop, gracefulTimeout);
     if (!finished) {
       this.deps.logger.warn({ subscriber: this.name }, `Handlers still running after gracefulTimeout (${gracefulTimeout} ms); closing anyway.`);
     }
     this.#loop = undefined;
-    await this.#connection?.close();
+    await this.#connection?.close(!finished);
     this.#connection = undefined;
+  }
+
+  /**
+   * Waits for the loop, unblocking its read. The unblock is repeated because it can reach Redis
+   * just before the read it was meant for (they travel on different connections).
+   */
+  async #awaitLoop(loop: Promise<void>, gracefulTimeout: number): Promise<boolean> {
+    const deadline = Date.now() + gracefulTimeout;
+    for (;;) {
+      await this.#connection?.interrupt();
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      if (await settlesWithin(loop, Math.min(left, 200))) return true;
+    }
   }
 
   protected get running(): boolean {

@@ -123,7 +123,7 @@ export class StreamSubscriber extends ReadLoop {
   }
 
   async #xack(ids: string[]): Promise<void> {
-    await this.deps.strategy.commands.send('XACK', this.name, [this.#group!.name, ...ids]);
+    await this.deps.strategy.commands.send('XACK', this.name, [this.name, this.#group!.name, ...ids]);
   }
 
   async #createGroup(): Promise<void> {
@@ -146,7 +146,7 @@ export class StreamSubscriber extends ReadLoop {
   }
 
   async #lastEntryId(): Promise<string> {
-    const last = (await this.deps.strategy.commands.send('XREVRANGE', this.name, ['+', '-', 'COUNT', 1])) as RawEntry[];
+    const last = (await this.deps.strategy.commands.send('XREVRANGE', this.name, [this.name, '+', '-', 'COUNT', 1])) as RawEntry[];
     return last[0] ? String(last[0][0]) : '0-0';
   }
 }

@@ -141,7 +141,7 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
   publish(message: unknown, options: Target & PublishOptions & { readonly pipeline: RedisPipeline }): Promise<undefined>;
   publish(message: unknown, options: StreamTarget & PublishOptions): Promise<string>;
   publish(message: unknown, options: (ChannelTarget | ListTarget) & Omit<PublishOptions, 'maxlen'>): Promise<number>;
-  publish(message: unknown, target: string | (Target & PublishOptions)): Promise<PublishResult | undefined> {
+  async publish(message: unknown, target: string | (Target & PublishOptions)): Promise<PublishResult | undefined> {
     if (typeof target === 'string') return this.#send('publish', toDestination(target), message, {}, false);
     const options = splitOptions(target, publishKeys);
     return this.#send('publish', toDestination(target), message, options, false);
@@ -151,13 +151,13 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
    * Pushes several messages to a list in one RPUSH; they share correlation ID and headers.
    * @example await broker.publishBatch(['a', { b: 2 }], { list: 'jobs' })
    */
-  publishBatch(messages: readonly unknown[], options: ListTarget & Omit<PublishOptions, 'maxlen'>): Promise<number | undefined> {
+  async publishBatch(messages: readonly unknown[], options: ListTarget & Omit<PublishOptions, 'maxlen'>): Promise<number | undefined> {
     if (!Array.isArray(messages)) throw new OptionError('messages', messages, 'an array of message bodies');
     const destination = toDestination(options);
     if (destination.kind !== 'list') throw new OptionError('list', undefined, 'set: publishBatch() pushes to a list');
-    if (messages.length === 0) return Promise.resolve(undefined);
+    if (messages.length === 0) return undefined;
     const rest = splitOptions(options, publishKeys.filter((k) => k !== 'maxlen'));
-    return this.#send('publish', destination, messages, rest, true) as Promise<number | undefined>;
+    return (await this.#send('publish', destination, messages, rest, true)) as number | undefined;
   }
 
   /**

@@ -60,22 +60,30 @@ export class App {
     return this;
   }
 
-  /** Starts, waits for a signal or {@link exit}, then shuts down gracefully. */
+  /**
+   * Starts, waits for a signal or {@link exit}, then shuts down gracefully. Signal handlers are
+   * installed before startup, so a signal during startup shuts down once startup finished.
+   */
   async run(): Promise<void> {
-    await this.startup();
-    await new Promise<void>((resolve) => {
-      if (this.#exitRequested) return resolve();
+    const stopRequested = new Promise<void>((resolve) => {
       const onSignal = (signal: NodeJS.Signals): void => {
         this.#logger.info({ signal }, `Received ${signal}`);
-        resolve();
+        this.exit();
       };
-      for (const signal of this.#signals) process.once(signal, onSignal);
+      for (const signal of this.#signals) process.on(signal, onSignal);
       this.#exit = () => {
         for (const signal of this.#signals) process.off(signal, onSignal);
         resolve();
       };
+      if (this.#exitRequested) this.#exit();
     });
-    this.#exit?.();
+    try {
+      await this.startup();
+    } catch (error) {
+      this.#exit?.();
+      throw error;
+    }
+    await stopRequested;
     await this.shutdown();
   }
 

@@ -104,10 +104,10 @@ function reportCorruption(config: ConsumerConfig, message: Message): void {
 async function afterProcessed(middlewares: readonly Middleware[], error: unknown, message: Message, logger: Logger): Promise<unknown> {
   let current = error;
   for (let i = middlewares.length - 1; i >= 0; i -= 1) {
-    const hook = middlewares[i]?.afterProcessed;
-    if (!hook) continue;
+    const middleware = middlewares[i];
+    if (!middleware?.afterProcessed) continue;
     try {
-      if ((await hook.call(middlewares[i], current, message)) === true) current = undefined;
+      if ((await middleware.afterProcessed(current, message)) === true) current = undefined;
     } catch (hookError) {
       logger.error({ err: hookError, messageId: message.messageId }, 'afterProcessed middleware hook failed');
     }

@@ -99,12 +99,13 @@ export class Registry<Sub, Pub> {
   }
 }
 
-function checkMiddlewares(middlewares: readonly MiddlewareLike[]): readonly MiddlewareLike[] {
-  if (!Array.isArray(middlewares)) throw new OptionError('middlewares', middlewares, 'an array of middlewares');
-  middlewares.forEach((m, i) => {
+function checkMiddlewares(value: unknown): readonly MiddlewareLike[] {
+  if (!Array.isArray(value)) throw new OptionError('middlewares', value, 'an array of middlewares');
+  const list: readonly unknown[] = value;
+  list.forEach((m, i) => {
     if (typeof m !== 'function' && (typeof m !== 'object' || m === null)) {
       throw new OptionError(`middlewares[${i}]`, m, 'a middleware object or a factory function');
     }
   });
-  return middlewares;
+  return list as readonly MiddlewareLike[];
 }

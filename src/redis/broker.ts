@@ -316,5 +316,5 @@ function splitOptions<T extends object>(input: T, known: readonly string[]): Pub
     if (!known.includes(key)) throw new SetupError(`Unknown option \`${key}\`. Known options: channel, list, stream, ${known.join(', ')}.`);
     if (value !== undefined) options[key] = value;
   }
-  return options as PublishOptions & { timeout?: number };
+  return options;
 }

@@ -39,7 +39,7 @@ export class PipelineError extends RedstreamError {
   readonly results: readonly unknown[];
 
   constructor(results: readonly unknown[]) {
-    const failed = results.filter((r) => r instanceof Error) as Error[];
+    const failed = results.filter((r): r is Error => r instanceof Error);
     super(ErrorCode.PUBLISH, `${failed.length} of ${results.length} pipelined commands failed; first: ${failed[0]?.message}`, { cause: failed[0] });
     this.results = results;
   }

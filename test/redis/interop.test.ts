@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ListSub, PubSub, StreamSub, type Message } from '../../src/index.js';
 import { fixtureBytes } from '../helpers/fixtures.js';
-import { Inbox, makeBroker, rawClient, uid } from '../helpers/redis.js';
+import { Inbox, makeBroker, rawClient, recordingLogger, uid } from '../helpers/redis.js';
 
 /** Bytes a real FastStream 0.7.4 wrote, consumed by redstream on real Redis, and the reverse. */
 describe('FastStream interop on a real Redis node', () => {
@@ -75,5 +75,21 @@ describe('FastStream interop on a real Redis node', () => {
     // Approximate trimming keeps at least maxlen and drops whole nodes of the radix tree.
     expect(length).toBeGreaterThanOrEqual(100);
     expect(length).toBeLessThan(300);
+  });
+
+  it('keeps consuming after a truncated envelope, delivering its raw bytes and logging why', async () => {
+    const logger = recordingLogger();
+    const broker = makeBroker({ logger });
+    const list = uid('corrupt');
+    const got = new Inbox<Message>();
+    broker.subscriber({ list }, (_b, msg) => got.push(msg));
+    await broker.start();
+    const truncated = fixtureBytes('list-dict.hex').subarray(0, 40);
+    await rawClient().rpush(list, truncated, fixtureBytes('list-dict.hex'));
+    const [broken, fine] = await got.take(2);
+    expect(broken!.rawBody).toEqual(truncated);
+    expect(broken!.headers).toEqual({});
+    expect(fine!.body).toEqual({ a: 1 });
+    expect(logger.lines.some((l) => l.level === 'warn' && l.message.includes('could not be read'))).toBe(true);
   });
 });

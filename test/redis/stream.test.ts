@@ -201,7 +201,7 @@ describe('ack policies and explicit settlement on a stream group', () => {
     ['rejectOnError', 'error', fail, 'rejected', 0],
     ['manual', 'success', ok, undefined, 1],
     ['manual', 'error', fail, undefined, 1],
-  ] as const)('%s on %s: status %s, %i pending', async (policy, _case, handler, status, left) => {
+  ] as const)('%s on %s', async (policy, _case, handler, status, left) => {
     expect(await outcome(policy, handler)).toEqual({ status, pending: left });
   });
 
@@ -210,7 +210,7 @@ describe('ack policies and explicit settlement on a stream group', () => {
     ['NackMessage', () => { throw new NackMessage(); }, 'nacked', 1],
     ['RejectMessage', () => { throw new RejectMessage(); }, 'rejected', 0],
     ['SkipMessage', () => { throw new SkipMessage(); }, undefined, 1],
-  ] as const)('a handler throwing %s settles as %s', async (_name, handler, status, left) => {
+  ] as const)('a handler throwing %s', async (_name, handler, status, left) => {
     expect(await outcome(undefined, handler)).toEqual({ status, pending: left });
   });
 

@@ -63,7 +63,7 @@ function stringHeaders(value: unknown): Record<string, string> {
 }
 
 /** Everything needed to put one body on the wire. */
-export interface OutgoingFields extends Omit<HeaderFields, 'contentType'> {}
+export type OutgoingFields = Omit<HeaderFields, 'contentType'>;
 
 /** Encodes a body into a binary envelope, byte-identical to FastStream for ASCII headers. */
 export function encodeMessage(body: unknown, fields: OutgoingFields): Buffer {

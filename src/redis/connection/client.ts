@@ -2,7 +2,7 @@
  * Creating ioredis clients from the resolved options, with the protocol pinned and a clear
  * error when Redis cannot be reached.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { NotConnectedError } from '../../core/errors.js';
 import type { ConnectionConfig } from '../options.js';
 

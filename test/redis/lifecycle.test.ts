@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import { BrokerClosedError, ListSub, NotConnectedError, RedisBroker, SetupError, StreamSub } from '../../src/index.js';
+import { eventually, Inbox, makeBroker, rawClient, uid } from '../helpers/redis.js';
+
+/** Connections Redis sees with this client name. */
+async function connections(clientName: string): Promise<number> {
+  const list = (await rawClient().client('LIST')) as string;
+  return list.split('\n').filter((line) => line.includes(` name=${clientName} `)).length;
+}
+
+describe('broker lifecycle', () => {
+  it('start, stop and close are idempotent and safe to call concurrently', async () => {
+    const broker = makeBroker();
+    broker.subscriber({ list: uid('idem') }, () => undefined);
+    await Promise.all([broker.start(), broker.start(), broker.connect()]);
+    expect(broker.state).toBe('running');
+    await Promise.all([broker.stop(), broker.stop()]);
+    expect(broker.state).toBe('idle');
+    await broker.start();
+    expect(broker.state).toBe('running');
+    await Promise.all([broker.close(), broker.close()]);
+    expect(broker.state).toBe('closed');
+    await expect(broker.start()).rejects.toBeInstanceOf(BrokerClosedError);
+    await expect(broker.publish(1, 'x')).rejects.toBeInstanceOf(BrokerClosedError);
+  });
+
+  it('connects lazily on the first publish', async () => {
+    const broker = makeBroker();
+    const list = uid('lazy');
+    expect(broker.state).toBe('idle');
+    expect(await broker.publish('x', { list })).toBe(1);
+    expect(broker.state).toBe('connected');
+    expect(await broker.ping()).toBe(true);
+  });
+
+  it('leaves no connection open after stop, whatever subscribers it ran', async () => {
+    const clientName = uid('conns').replace(/:/g, '-');
+    const broker = makeBroker({ clientName });
+    broker.subscriber({ list: uid('c-list') }, () => undefined);
+    broker.subscriber(new ListSub(uid('c-batch'), { batch: true }), () => undefined);
+    broker.subscriber(new StreamSub(uid('c-stream'), { group: 'g', consumer: 'c' }), () => undefined);
+    broker.subscriber(uid('c-channel'), () => undefined);
+    await broker.start();
+    await broker.request('ping', { channel: uid('c-rpc'), timeout: 50 }).catch(() => undefined);
+    // command + 3 blocking readers + one Pub/Sub connection shared by channels and the reply inbox
+    expect(await connections(clientName)).toBe(5);
+    await broker.stop();
+    await eventually(async () => (await connections(clientName)) === 0, 3000, 'every connection closed');
+  });
+
+  it('finishes in-flight handlers on stop and acknowledges them', async () => {
+    const broker = makeBroker({ gracefulTimeout: 5000 });
+    const stream = uid('graceful');
+    const started = new Inbox<true>();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const finished = new Inbox<true>();
+    broker.subscriber(new StreamSub(stream, { group: 'g', consumer: 'c' }), async () => {
+      started.push(true);
+      await gate;
+      finished.push(true);
+    });
+    await broker.start();
+    await broker.publish('slow', { stream });
+    await started.next();
+    const stopping = broker.stop();
+    release();
+    await stopping;
+    expect(finished.items).toHaveLength(1);
+    expect(((await rawClient().xpending(stream, 'g')) as [number])[0]).toBe(0);
+  });
+
+  it('leaves unfinished work pending, never lost, when gracefulTimeout runs out', async () => {
+    const broker = makeBroker({ gracefulTimeout: 100 });
+    const stream = uid('too-slow');
+    const started = new Inbox<true>();
+    broker.subscriber(new StreamSub(stream, { group: 'g', consumer: 'c' }), async () => {
+      started.push(true);
+      await new Promise(() => undefined);
+    });
+    await broker.start();
+    await broker.publish('stuck', { stream });
+    await started.next();
+    await broker.stop();
+    expect(((await rawClient().xpending(stream, 'g')) as [number])[0]).toBe(1);
+  });
+
+  it('refuses to register a subscriber while running', async () => {
+    const broker = makeBroker();
+    await broker.start();
+    expect(() => broker.subscriber('late', () => undefined)).toThrow(SetupError);
+  });
+
+  it('fails to connect to an unreachable node with an error naming the address', async () => {
+    const broker = new RedisBroker('redis://127.0.0.1:1', { logger: null, socketConnectTimeout: 500 });
+    const error = await broker.connect().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NotConnectedError);
+    expect((error as Error).message).toContain('127.0.0.1:1');
+    await expect(broker.publish(1, 'x')).rejects.toBeInstanceOf(NotConnectedError);
+    await broker.close();
+  });
+});

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AckMessage, NackMessage, RejectMessage, SkipMessage, StreamSub, type AckPolicy, type Message } from '../../src/index.js';
+import { AckMessage, GroupNotFoundError, NackMessage, RejectMessage, SkipMessage, StreamSub, type AckPolicy, type Message } from '../../src/index.js';
 import { eventually, Inbox, makeBroker, rawClient, recordingLogger, uid } from '../helpers/redis.js';
 
 /** Pending entries of a group, as Redis sees them. */
@@ -136,6 +136,22 @@ describe('stream subscribers with a consumer group', () => {
     await eventually(() => logger.lines.some((l) => l.message.includes('recreating')), 5000, 'the group to be recreated');
     await broker.publish('after', { stream });
     expect(await got.next()).toBe('after');
+  });
+
+  it('stops the subscriber with GroupNotFoundError when its group is deleted and declare is off', async () => {
+    const logger = recordingLogger();
+    const broker = makeBroker({ logger });
+    const stream = uid('nogroup-off');
+    const raw = rawClient();
+    await raw.xgroup('CREATE', stream, 'g', '$', 'MKSTREAM');
+    broker.subscriber(new StreamSub(stream, { group: 'g', consumer: 'c', declare: false, pollingInterval: 20 }), () => undefined);
+    await broker.start();
+    await raw.xgroup('DESTROY', stream, 'g');
+    await eventually(() => logger.lines.some((l) => l.context['err'] instanceof GroupNotFoundError), 5000, 'GroupNotFoundError');
+    const line = logger.lines.find((l) => l.context['err'] instanceof GroupNotFoundError)!;
+    expect(line.message).toMatch(/Consumer group "g" of stream ".*" no longer exists/);
+    // The loop ended instead of spinning: the group is not recreated.
+    expect(((await raw.xinfo('GROUPS', stream)) as unknown[]).length).toBe(0);
   });
 
   it('fails start() with a clear error when the stream is missing and declare is off', async () => {

@@ -128,14 +128,14 @@ async function settle(config: ConsumerConfig, message: Message, error: unknown):
       config.logger.info(context, `${error.name}: ${error.message}`);
       if (config.ackPolicy === AckPolicy.ACK_FIRST || error instanceof SkipMessage) return;
       if (error instanceof AckMessage) await message.ack();
-      else if (error instanceof NackMessage) await message.nack();
-      else if (error instanceof RejectMessage) await message.reject();
+      else if (error instanceof NackMessage) await message.nack(error.cause);
+      else if (error instanceof RejectMessage) await message.reject(error.cause);
       return;
     }
     config.logger.error({ ...context, err: error }, `${errorName(error)}: ${errorText(error)}`);
     if (config.ackPolicy === AckPolicy.ACK) await message.ack();
-    else if (config.ackPolicy === AckPolicy.NACK_ON_ERROR) await message.nack();
-    else if (config.ackPolicy === AckPolicy.REJECT_ON_ERROR) await message.reject();
+    else if (config.ackPolicy === AckPolicy.NACK_ON_ERROR) await message.nack(error);
+    else if (config.ackPolicy === AckPolicy.REJECT_ON_ERROR) await message.reject(error);
   } catch (settleError) {
     // The entry stays pending, so it is redelivered: at-least-once, nothing lost.
     config.logger.error({ ...context, err: settleError }, `Could not settle message: ${errorText(settleError)}`);

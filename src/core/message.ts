@@ -15,8 +15,9 @@ export type AckStatus = (typeof AckStatus)[keyof typeof AckStatus];
 /** What the transport does to settle a message. Channel and list messages settle as no-ops. */
 export interface Settler {
   ack(): Promise<void>;
-  nack(): Promise<void>;
-  reject(): Promise<void>;
+  /** `reason`: why, when known (the handler's error); kept with a dead letter. */
+  nack(reason?: unknown): Promise<void>;
+  reject(reason?: unknown): Promise<void>;
 }
 
 const noopSettler: Settler = {
@@ -106,14 +107,21 @@ export class Message<Body = unknown> {
     return this.#settle(AckStatus.ACKED, () => this.#settler.ack());
   }
 
-  /** Leave for redelivery: a stream entry stays pending. No-op if already settled. */
-  nack(): Promise<void> {
-    return this.#settle(AckStatus.NACKED, () => this.#settler.nack());
+  /**
+   * Leave for redelivery: a stream entry stays pending (claimed after `minIdleTime`, drained on
+   * restart); at `maxDeliveries` it is dead-lettered instead. No-op if already settled.
+   * @param reason why, kept in the dead letter's headers if it comes to that
+   */
+  nack(reason?: unknown): Promise<void> {
+    return this.#settle(AckStatus.NACKED, () => this.#settler.nack(reason));
   }
 
-  /** Never redeliver: dead-letter where configured, then XACK. No-op if already settled. */
-  reject(): Promise<void> {
-    return this.#settle(AckStatus.REJECTED, () => this.#settler.reject());
+  /**
+   * Never redeliver: dead-letter where configured, then XACK. No-op if already settled.
+   * @param reason why, kept in the dead letter's headers
+   */
+  reject(reason?: unknown): Promise<void> {
+    return this.#settle(AckStatus.REJECTED, () => this.#settler.reject(reason));
   }
 
   #settle(status: AckStatus, run: () => Promise<void>): Promise<void> {

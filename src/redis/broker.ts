@@ -284,8 +284,9 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
       logger: this.logger,
       emit: (response, message, middlewares) => this.#emit(subscriber, response.body, response.headers, response.correlationId ?? message.correlationId, message, middlewares),
     };
-    const deps = { strategy: this.#strategy, config, logger: this.logger };
-    if (source.kind === 'channel') return new ChannelSubscriber(source, this.#hub, config, this.logger);
+    const maxWorkers = subscriber.options.maxWorkers ?? 1;
+    const deps = { strategy: this.#strategy, config, logger: this.logger, maxWorkers };
+    if (source.kind === 'channel') return new ChannelSubscriber(source, this.#hub, config, this.logger, maxWorkers);
     if (source.kind === 'list') return new ListSubscriber(source, deps);
     return new StreamSubscriber(source, deps);
   }

@@ -4,7 +4,7 @@
  */
 import type { ConnectionStrategy, QueuedCommand } from './connection/strategy.js';
 import type { RedisPipeline } from './pipeline.js';
-import { DATA_FIELD } from './subscriber/stream.js';
+import { DATA_FIELD } from './subscriber/stream-entries.js';
 import type { Destination } from './targets.js';
 
 /** What a publish returns: receivers (channel), new length (list) or entry ID (stream). */

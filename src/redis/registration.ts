@@ -9,7 +9,7 @@ import type { Middleware, MiddlewareLike } from '../core/middleware.js';
 import { isStandardSchema, type StandardSchemaV1 } from '../core/schema.js';
 import type { PublishResult } from './producer.js';
 import type { RedisPipeline } from './pipeline.js';
-import { checkKeys, type Source } from './sources.js';
+import { checkInt, checkKeys, type Source } from './sources.js';
 import { toDestination, toSource, type Destination, type SourceInput, type Target } from './targets.js';
 
 /** Options of `broker.subscriber(source, options, handler)`. */
@@ -22,6 +22,12 @@ export interface SubscriberOptions<S extends StandardSchemaV1 | undefined = Stan
   readonly ackPolicy?: AckPolicy;
   /** Do not answer `reply_to` with the handler's return value. @defaultValue `false` */
   readonly noReply?: boolean;
+  /**
+   * Messages processed at once. Readers never take more than the free workers (back-pressure).
+   * With 1, messages are processed one after another, in order. A batch counts as one.
+   * @defaultValue `1`
+   */
+  readonly maxWorkers?: number;
   /** Publishers that receive the handler's return value. */
   readonly publishers?: readonly RedisPublisher[];
   /** Name in the AsyncAPI document. */
@@ -29,7 +35,7 @@ export interface SubscriberOptions<S extends StandardSchemaV1 | undefined = Stan
   readonly description?: string;
 }
 
-const subscriberKeys = ['schema', 'middlewares', 'ackPolicy', 'noReply', 'publishers', 'title', 'description'];
+const subscriberKeys = ['schema', 'middlewares', 'ackPolicy', 'noReply', 'maxWorkers', 'publishers', 'title', 'description'];
 
 /** A registered subscriber: where it reads, how, and its handler. */
 export class RedisSubscriber {
@@ -56,6 +62,7 @@ export class RedisSubscriber {
         );
       }
     }
+    if (options.maxWorkers !== undefined) checkInt('maxWorkers', options.maxWorkers, 1);
     for (const publisher of options.publishers ?? []) {
       if (!(publisher instanceof RedisPublisher)) throw new OptionError('publishers', publisher, 'publishers made with broker.publisher() or router.publisher()');
     }

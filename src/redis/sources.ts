@@ -128,6 +128,20 @@ export interface StreamSubOptions<Batch extends boolean = boolean> {
   readonly minIdleTime?: number;
   /** Create the group (and the stream) if missing: XGROUP CREATE … MKSTREAM. @defaultValue `true` */
   readonly declare?: boolean;
+  /**
+   * Most times an entry is handed to the handler. A failure on the last allowed delivery, or an
+   * entry found delivered more often (its consumer crashed), goes to `deadLetter` (or is dropped
+   * with an error log without one) and is acknowledged. Redeliveries come from claiming
+   * (`minIdleTime`) and from restarts. Needs a group.
+   */
+  readonly maxDeliveries?: number;
+  /**
+   * Stream that receives rejected entries and those past `maxDeliveries`, as normal entries with
+   * the original payload and headers plus `x-dead-letter-*` headers. Atomic with the XACK when
+   * both streams are on one node (always on a single node; on a cluster, hash-tag both names,
+   * e.g. `{orders}` and `{orders}:dlq`), else at-least-once. Needs a group.
+   */
+  readonly deadLetter?: string;
 }
 
 /** A Redis stream, read with XREAD or, with a group, XREADGROUP. */
@@ -144,6 +158,8 @@ class StreamSubImpl<Batch extends boolean = false> {
   readonly maxlen: number | undefined;
   readonly minIdleTime: number | undefined;
   readonly declare: boolean;
+  readonly maxDeliveries: number | undefined;
+  readonly deadLetter: string | undefined;
   readonly #options: StreamSubOptions<Batch>;
 
   /** @example new StreamSub('orders', { group: 'billing', consumer: 'c1', minIdleTime: 30_000 }) */
@@ -151,6 +167,7 @@ class StreamSubImpl<Batch extends boolean = false> {
     checkName('stream', name);
     checkKeys('StreamSub', options, [
       'group', 'consumer', 'batch', 'maxRecords', 'pollingInterval', 'lastId', 'noAck', 'maxlen', 'minIdleTime', 'declare',
+      'maxDeliveries', 'deadLetter',
     ]);
     if ((options.group === undefined) !== (options.consumer === undefined)) {
       const missing = options.group === undefined ? 'group' : 'consumer';
@@ -174,8 +191,17 @@ class StreamSubImpl<Batch extends boolean = false> {
     this.maxlen = options.maxlen === undefined ? undefined : checkInt('maxlen', options.maxlen, 1);
     this.minIdleTime = options.minIdleTime === undefined ? undefined : checkInt('minIdleTime', options.minIdleTime, 1);
     this.declare = options.declare ?? true;
-    if (this.minIdleTime !== undefined && this.group === undefined) {
-      throw new OptionError('minIdleTime', this.minIdleTime, 'used with a consumer `group` (claiming needs one)');
+    this.maxDeliveries = options.maxDeliveries === undefined ? undefined : checkInt('maxDeliveries', options.maxDeliveries, 1);
+    if (options.deadLetter !== undefined) checkName('deadLetter', options.deadLetter);
+    this.deadLetter = options.deadLetter;
+    for (const [option, value] of [['minIdleTime', this.minIdleTime], ['maxDeliveries', this.maxDeliveries], ['deadLetter', this.deadLetter]] as const) {
+      if (value !== undefined && this.group === undefined) {
+        throw new OptionError(option, value, 'used with a consumer `group` (only groups track deliveries)');
+      }
+    }
+    if (this.deadLetter === name) throw new OptionError('deadLetter', this.deadLetter, `a stream other than "${name}" itself`);
+    if (this.noAck && (this.maxDeliveries !== undefined || this.deadLetter !== undefined || this.minIdleTime !== undefined)) {
+      throw new OptionError('noAck', true, 'false with minIdleTime, maxDeliveries or deadLetter (NOACK entries are never pending)');
     }
   }
 

@@ -45,6 +45,10 @@ export class SingleNodeStrategy implements ConnectionStrategy {
     return this.#open('subscriber');
   }
 
+  atomicAcross(): boolean {
+    return true;
+  }
+
   async exec(commands: readonly QueuedCommand[], atomic: boolean): Promise<unknown[]> {
     const client = this.#commandClient();
     const batch = atomic ? client.multi() : client.pipeline();

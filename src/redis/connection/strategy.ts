@@ -41,6 +41,8 @@ export interface ConnectionStrategy {
   openBlocking(key: string): Promise<BlockingConnection>;
   /** Opens a connection for SUBSCRIBE / PSUBSCRIBE / SSUBSCRIBE. */
   openSubscriber(): Promise<Redis>;
+  /** Whether one MULTI/EXEC can cover all these keys (always on one node; one hash slot on a cluster). */
+  atomicAcross(keys: readonly string[]): boolean;
   /** Sends queued commands in one round trip (per node); results in call order, errors as Error values. */
   exec(commands: readonly QueuedCommand[], atomic: boolean): Promise<unknown[]>;
   /** Closes every connection this strategy opened. */

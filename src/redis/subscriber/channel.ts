@@ -1,11 +1,12 @@
 /**
- * Channel consumer on the broker's shared Pub/Sub connection. Messages are processed in
- * arrival order, one at a time; Pub/Sub has no back-pressure, so they queue in memory.
+ * Channel consumer on the broker's shared Pub/Sub connection. Messages are processed in arrival
+ * order by up to `maxWorkers` at once; Pub/Sub has no back-pressure, so the rest queue in memory.
  */
 import { parseWire } from '../../core/codec/wire.js';
 import { consume, type ConsumerConfig } from '../../core/consume.js';
 import type { Logger } from '../../core/logger.js';
 import { Message } from '../../core/message.js';
+import { WorkerPool } from '../../core/pool.js';
 import { settlesWithin } from '../../core/time.js';
 import type { PubSub } from '../sources.js';
 import type { PubSubHub } from './hub.js';
@@ -20,10 +21,12 @@ export class ChannelSubscriber implements RuntimeSubscriber {
   readonly #config: ConsumerConfig;
   readonly #logger: Logger;
   readonly #queue: Message[] = [];
+  readonly #pool: WorkerPool;
   #draining: Promise<void> | undefined;
   #unsubscribe: (() => Promise<void>) | undefined;
 
-  constructor(source: PubSub, hub: PubSubHub, config: ConsumerConfig, logger: Logger) {
+  constructor(source: PubSub, hub: PubSubHub, config: ConsumerConfig, logger: Logger, maxWorkers: number) {
+    this.#pool = new WorkerPool(maxWorkers);
     this.#source = source;
     this.name = source.name;
     this.#template = compileChannel(source.name);
@@ -53,7 +56,10 @@ export class ChannelSubscriber implements RuntimeSubscriber {
     const unsubscribe = this.#unsubscribe;
     this.#unsubscribe = undefined;
     await unsubscribe?.();
-    if (this.#draining && !(await settlesWithin(this.#draining, gracefulTimeout))) {
+    const deadline = Date.now() + gracefulTimeout;
+    const dispatched = !this.#draining || (await settlesWithin(this.#draining, gracefulTimeout));
+    const finished = dispatched && (await this.#pool.drain(Math.max(0, deadline - Date.now())));
+    if (!finished) {
       this.#logger.warn(
         { subscriber: this.name },
         `Handlers still running after gracefulTimeout (${gracefulTimeout} ms); ${this.#queue.length} queued messages dropped.`,
@@ -63,8 +69,10 @@ export class ChannelSubscriber implements RuntimeSubscriber {
   }
 
   async #drain(): Promise<void> {
-    for (let message = this.#queue.shift(); message; message = this.#queue.shift()) {
-      await consume(this.#config, message);
+    while (this.#queue.length > 0) {
+      await this.#pool.capacity();
+      const message = this.#queue.shift();
+      if (message) this.#pool.run(() => consume(this.#config, message));
     }
     this.#draining = undefined;
   }

@@ -1,7 +1,8 @@
 /**
  * List consumer: FIFO with RPUSH / BLPOP. Batches take up to `maxRecords` with LPOP COUNT and,
  * when the list is empty, block on BLPOP for the first element instead of polling with sleeps.
- * A popped element is gone from Redis: it is always processed, even during stop().
+ * Without batches, up to the free workers are popped at once. A popped element is gone from Redis:
+ * it is always processed, even during stop().
  */
 import { parseWire } from '../../core/codec/wire.js';
 import { Message } from '../../core/message.js';
@@ -11,7 +12,6 @@ import { ReadLoop, type LoopDeps } from './runtime.js';
 
 export class ListSubscriber extends ReadLoop {
   readonly name: string;
-  protected readonly finishReadMessages = true;
   readonly #source: ListSub<boolean>;
   readonly #timeout: string;
 
@@ -26,21 +26,26 @@ export class ListSubscriber extends ReadLoop {
     return Promise.resolve();
   }
 
-  protected async read(connection: BlockingConnection): Promise<Message[]> {
+  protected async read(connection: BlockingConnection, capacity: number): Promise<Message[]> {
+    if (this.#source.batch) {
+      const items = await this.#pop(connection, this.#source.maxRecords);
+      return items.length > 0 ? [this.#message(items)] : [];
+    }
+    return (await this.#pop(connection, capacity)).map((item) => this.#message([item]));
+  }
+
+  /** Pops up to `max` elements: what is there at once, else blocks for the first one. */
+  async #pop(connection: BlockingConnection, max: number): Promise<Buffer[]> {
     const key = this.name;
-    if (!this.#source.batch) {
-      const popped = (await connection.send('BLPOP', [key, this.#timeout])) as [Buffer, Buffer] | null;
-      return popped ? [this.#message([popped[1]])] : [];
+    if (max > 1) {
+      const ready = (await connection.send('LPOP', [key, max])) as Buffer[] | null;
+      if (ready) return ready;
     }
-    const max = this.#source.maxRecords;
-    let items = (await connection.send('LPOP', [key, max])) as Buffer[] | null;
-    if (!items) {
-      const first = (await connection.send('BLPOP', [key, this.#timeout])) as [Buffer, Buffer] | null;
-      if (!first) return [];
-      const rest = max > 1 ? ((await connection.send('LPOP', [key, max - 1])) as Buffer[] | null) : null;
-      items = rest ? [first[1], ...rest] : [first[1]];
-    }
-    return [this.#message(items)];
+    const first = (await connection.send('BLPOP', [key, this.#timeout])) as [Buffer, Buffer] | null;
+    if (!first) return [];
+    if (max === 1) return [first[1]];
+    const rest = (await connection.send('LPOP', [key, max - 1])) as Buffer[] | null;
+    return rest ? [first[1], ...rest] : [first[1]];
   }
 
   #message(values: Buffer[]): Message {

@@ -1,10 +1,12 @@
 /**
  * What every running subscriber does, and the read loop shared by blocking readers (lists and
- * streams): one dedicated connection, sequential processing, back-off on errors, graceful stop.
+ * streams): one dedicated connection, at most `maxWorkers` messages in flight (a read asks for no
+ * more than the free workers), back-off on errors, and a graceful stop.
  */
 import { consume, type ConsumerConfig } from '../../core/consume.js';
 import type { Logger } from '../../core/logger.js';
 import type { Message } from '../../core/message.js';
+import { WorkerPool } from '../../core/pool.js';
 import { Pause, settlesWithin } from '../../core/time.js';
 import type { BlockingConnection, ConnectionStrategy } from '../connection/strategy.js';
 
@@ -20,6 +22,8 @@ export interface LoopDeps {
   readonly strategy: ConnectionStrategy;
   readonly config: ConsumerConfig;
   readonly logger: Logger;
+  /** Messages processed at once. */
+  readonly maxWorkers: number;
 }
 
 /** What to do after a failed read. */
@@ -28,6 +32,7 @@ export type ReadFailure = 'retry' | 'stop';
 export abstract class ReadLoop implements RuntimeSubscriber {
   abstract readonly name: string;
   protected readonly deps: LoopDeps;
+  readonly #pool: WorkerPool;
   #running = false;
   #loop: Promise<void> | undefined;
   #connection: BlockingConnection | undefined;
@@ -35,6 +40,7 @@ export abstract class ReadLoop implements RuntimeSubscriber {
 
   constructor(deps: LoopDeps) {
     this.deps = deps;
+    this.#pool = new WorkerPool(deps.maxWorkers);
   }
 
   async start(): Promise<void> {
@@ -49,7 +55,8 @@ export abstract class ReadLoop implements RuntimeSubscriber {
     if (!this.#loop) return;
     this.#running = false;
     this.#pause.wake();
-    const finished = await this.#awaitLoop(this.#loop, gracefulTimeout);
+    const deadline = Date.now() + gracefulTimeout;
+    const finished = (await this.#awaitLoop(this.#loop, deadline)) && (await this.#pool.drain(Math.max(0, deadline - Date.now())));
     if (!finished) {
       this.deps.logger.warn({ subscriber: this.name }, `Handlers still running after gracefulTimeout (${gracefulTimeout} ms); closing anyway.`);
     }
@@ -58,30 +65,19 @@ export abstract class ReadLoop implements RuntimeSubscriber {
     this.#connection = undefined;
   }
 
-  /**
-   * Waits for the loop, unblocking its read. The unblock is repeated because it can reach Redis
-   * just before the read it was meant for (they travel on different connections).
-   */
-  async #awaitLoop(loop: Promise<void>, gracefulTimeout: number): Promise<boolean> {
-    const deadline = Date.now() + gracefulTimeout;
-    for (;;) {
-      await this.#connection?.interrupt();
-      const left = deadline - Date.now();
-      if (left <= 0) return false;
-      if (await settlesWithin(loop, Math.min(left, 200))) return true;
-    }
-  }
-
   protected get running(): boolean {
     return this.#running;
   }
 
+  /** Sleeps `ms` unless stop() comes first. */
+  protected pause(ms: number): Promise<void> {
+    return this.#pause.sleep(ms);
+  }
+
   /** Runs before the connection opens (e.g. creating the consumer group). */
   protected abstract prepare(): Promise<void>;
-  /** One read; an empty array when nothing arrived within the polling interval. */
-  protected abstract read(connection: BlockingConnection): Promise<Message[]>;
-  /** Whether messages already read must still be processed after stop() (true when they would be lost). */
-  protected abstract readonly finishReadMessages: boolean;
+  /** One read of at most `capacity` messages; empty when nothing arrived within the polling interval. */
+  protected abstract read(connection: BlockingConnection, capacity: number): Promise<Message[]>;
 
   /** Decides about a failed read; the default logs and retries with back-off. */
   protected onReadError(error: unknown): Promise<ReadFailure> | ReadFailure {
@@ -92,9 +88,11 @@ export abstract class ReadLoop implements RuntimeSubscriber {
   async #run(connection: BlockingConnection): Promise<void> {
     let failures = 0;
     while (this.#running) {
+      const capacity = await this.#pool.capacity();
+      if (!this.#running) break;
       let messages: Message[];
       try {
-        messages = await this.read(connection);
+        messages = await this.read(connection, capacity);
         failures = 0;
       } catch (error) {
         if (!this.#running) break;
@@ -106,10 +104,21 @@ export abstract class ReadLoop implements RuntimeSubscriber {
         await this.#pause.sleep(Math.min(100 * 2 ** failures, 5000));
         continue;
       }
-      for (const message of messages) {
-        if (!this.#running && !this.finishReadMessages) break;
-        await consume(this.deps.config, message);
-      }
+      // Everything read is started at once: a read never returns more than the free workers.
+      for (const message of messages) this.#pool.run(() => consume(this.deps.config, message));
+    }
+  }
+
+  /**
+   * Waits for the loop, unblocking its read. The unblock is repeated because it can reach Redis
+   * just before the read it was meant for (they travel on different connections).
+   */
+  async #awaitLoop(loop: Promise<void>, deadline: number): Promise<boolean> {
+    for (;;) {
+      await this.#connection?.interrupt();
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      if (await settlesWithin(loop, Math.min(left, 200))) return true;
     }
   }
 }

@@ -1,39 +1,49 @@
 /**
  * Stream consumer. Without a group: XREAD from the last entry that existed at start (so nothing
- * published between polls is missed). With a group: the consumer first drains its own pending
- * entries (`0`), then reads new ones (`>`), so a restart never strands unacknowledged entries.
- * Entries are acknowledged (XACK) only as the ack policy says, after the handler.
+ * published between polls is missed). With a group, each read is one of:
+ *   - drain: this consumer's own pending entries (`0`, then after the last ID read) until none are
+ *     left, so a restart never strands unacknowledged entries;
+ *   - claim (with `minIdleTime`): XAUTOCLAIM entries idle that long, alternating with new reads;
+ *   - new: XREADGROUP `>` with BLOCK.
+ * A read takes no more entries than there are free workers. Entries past `maxDeliveries` go to the
+ * dead-letter stream instead of the handler. XACK happens only as the ack policy says.
  */
-import { parseWire, type WireMessage } from '../../core/codec/wire.js';
 import { GroupNotFoundError, SetupError } from '../../core/errors.js';
 import { Message, type Settler } from '../../core/message.js';
 import type { BlockingConnection } from '../connection/strategy.js';
 import type { StreamSub } from '../sources.js';
+import { Claimer } from './claim.js';
+import { deadLetter, type DeadLetterReason, type DeadLetterTarget } from './dead-letter.js';
 import { ReadLoop, type LoopDeps, type ReadFailure } from './runtime.js';
+import { deletedIds, entriesOf, loadDeliveryCounts, toEntries, type Entry, type RawEntry, type ReadReply } from './stream-entries.js';
 
-/** The field FastStream (and redstream) store the envelope in. */
-export const DATA_FIELD = '__data__';
-
-type RawEntry = [Buffer, Buffer[] | null];
-type ReadReply = Array<[Buffer, RawEntry[]]> | null;
+interface Group {
+  readonly name: string;
+  readonly consumer: string;
+}
 
 export class StreamSubscriber extends ReadLoop {
   readonly name: string;
   readonly #source: StreamSub<boolean>;
-  readonly #group: { name: string; consumer: string } | undefined;
-  /** Group mode: `0`-based cursor while draining the PEL, then `>`. Without a group: last ID read. */
+  readonly #group: Group | undefined;
+  readonly #claimer: Claimer | undefined;
+  readonly #deadLetter: DeadLetterTarget | undefined;
+  /** Group: the drain cursor (`0`, then the last pending ID read), `>` once drained. No group: last ID read. */
   #cursor = '>';
+  #claimedLast = false;
 
   constructor(source: StreamSub<boolean>, deps: LoopDeps) {
     super(deps);
     this.#source = source;
     this.name = source.name;
-    this.#group = source.group && source.consumer ? { name: source.group, consumer: source.consumer } : undefined;
-  }
-
-  protected get finishReadMessages(): boolean {
-    // Unacknowledged group entries stay pending and are drained on restart; others would be lost.
-    return this.#group === undefined || this.#source.noAck;
+    if (source.group !== undefined && source.consumer !== undefined) {
+      this.#group = { name: source.group, consumer: source.consumer };
+      this.#deadLetter = { strategy: deps.strategy, logger: deps.logger, stream: source.name, group: source.group, deadLetter: source.deadLetter };
+    }
+    if (source.minIdleTime !== undefined) {
+      const interval = Math.min(Math.max(Math.floor(source.minIdleTime / 2), source.pollingInterval), 30_000);
+      this.#claimer = new Claimer(source.minIdleTime, interval);
+    }
   }
 
   protected async prepare(): Promise<void> {
@@ -45,20 +55,20 @@ export class StreamSubscriber extends ReadLoop {
     }
   }
 
-  protected async read(connection: BlockingConnection): Promise<Message[]> {
-    const source = this.#source;
-    const count = ['COUNT', source.maxRecords];
-    const block = ['BLOCK', source.pollingInterval];
-    let reply: ReadReply;
-    if (this.#group) {
-      const noAck = source.noAck ? ['NOACK'] : [];
-      const args = ['GROUP', this.#group.name, this.#group.consumer, ...count, ...block, ...noAck, 'STREAMS', this.name, this.#cursor];
-      reply = (await connection.send('XREADGROUP', args)) as ReadReply;
-    } else {
-      reply = (await connection.send('XREAD', [...count, ...block, 'STREAMS', this.name, this.#cursor])) as ReadReply;
+  protected async read(connection: BlockingConnection, capacity: number): Promise<Message[]> {
+    const count = this.#source.batch ? this.#source.maxRecords : Math.min(this.#source.maxRecords, capacity);
+    if (!this.#group) return this.#messages(await this.#readNoGroup(connection, count));
+    if (this.#cursor !== '>') return this.#messages(await this.#drain(connection, this.#group, count));
+    if (this.#claimer?.due && !this.#claimedLast) {
+      this.#claimedLast = true;
+      const raw = await this.#claimer.claim(connection, this.name, this.#group.name, this.#group.consumer, count, this.deps.logger);
+      return this.#messages(await this.#redelivered(connection, this.#group, raw));
     }
-    const entries = reply?.[0]?.[1] ?? [];
-    return this.#toMessages(entries);
+    this.#claimedLast = false;
+    const args = ['GROUP', this.#group.name, this.#group.consumer, 'COUNT', count, 'BLOCK', this.#source.pollingInterval];
+    if (this.#source.noAck) args.push('NOACK');
+    const reply = (await connection.send('XREADGROUP', [...args, 'STREAMS', this.name, '>'])) as ReadReply;
+    return this.#messages(toEntries(entriesOf(reply), 1));
   }
 
   protected override async onReadError(error: unknown): Promise<ReadFailure> {
@@ -74,56 +84,77 @@ export class StreamSubscriber extends ReadLoop {
     return 'retry';
   }
 
-  async #toMessages(entries: RawEntry[]): Promise<Message[]> {
-    if (this.#group && this.#cursor !== '>') {
-      // Draining our own pending entries: an empty answer means the PEL is done.
-      if (entries.length === 0) this.#cursor = '>';
-      else this.#cursor = String(entries[entries.length - 1]![0]);
-      entries = await this.#dropDeleted(entries);
-    } else if (!this.#group && entries.length > 0) {
-      this.#cursor = String(entries[entries.length - 1]![0]);
+  async #readNoGroup(connection: BlockingConnection, count: number): Promise<Entry[]> {
+    const args = ['COUNT', count, 'BLOCK', this.#source.pollingInterval, 'STREAMS', this.name, this.#cursor];
+    const raw = entriesOf((await connection.send('XREAD', args)) as ReadReply);
+    if (raw.length > 0) this.#cursor = String(raw[raw.length - 1]![0]);
+    return toEntries(raw, undefined);
+  }
+
+  /** Our own pending entries, oldest first; an empty answer ends the drain. */
+  async #drain(connection: BlockingConnection, group: Group, count: number): Promise<Entry[]> {
+    const args = ['GROUP', group.name, group.consumer, 'COUNT', count, 'STREAMS', this.name, this.#cursor];
+    const raw = entriesOf((await connection.send('XREADGROUP', args)) as ReadReply);
+    if (raw.length === 0) {
+      this.#cursor = '>';
+      return [];
     }
+    this.#cursor = String(raw[raw.length - 1]![0]);
+    const gone = deletedIds(raw);
+    if (gone.length > 0) {
+      this.deps.logger.warn({ subscriber: this.name }, `${gone.length} pending entries were deleted from the stream; acknowledging them.`);
+      await this.deps.strategy.commands.send('XACK', this.name, [this.name, group.name, ...gone]);
+    }
+    return this.#redelivered(connection, group, raw);
+  }
+
+  /** Entries delivered again: their counts come from the PEL, and those past the limit are dead-lettered. */
+  async #redelivered(connection: BlockingConnection, group: Group, raw: readonly RawEntry[]): Promise<Entry[]> {
+    const entries = toEntries(raw, undefined);
+    await loadDeliveryCounts(connection, this.name, group.name, group.consumer, entries, this.deps.maxWorkers);
+    const limit = this.#source.maxDeliveries;
+    if (limit === undefined) return entries;
+    const over = entries.filter((entry) => entry.deliveryCount !== undefined && entry.deliveryCount > limit);
+    await deadLetter(this.#deadLetter!, over, 'max-deliveries', undefined);
+    return entries.filter((entry) => !over.includes(entry));
+  }
+
+  #messages(entries: Entry[]): Message[] {
     if (entries.length === 0) return [];
-    if (this.#source.batch) {
-      const ids = entries.map(([id]) => String(id));
-      return [this.#message(ids, entries.map(([, fields]) => toWire(fields ?? [])))];
-    }
-    return entries.map(([id, fields]) => this.#message([String(id)], [toWire(fields ?? [])]));
+    if (this.#source.batch) return [this.#message(entries)];
+    return entries.map((entry) => this.#message([entry]));
   }
 
-  /** Pending entries deleted from the stream (XDEL, trimming) come back without fields: ack them away. */
-  async #dropDeleted(entries: RawEntry[]): Promise<RawEntry[]> {
-    const deleted = entries.filter(([, fields]) => fields === null).map(([id]) => String(id));
-    if (deleted.length === 0) return entries;
-    this.deps.logger.warn({ subscriber: this.name }, `${deleted.length} pending entries were deleted from the stream; acknowledging them.`);
-    await this.#xack(deleted);
-    return entries.filter(([, fields]) => fields !== null);
-  }
-
-  #message(ids: string[], items: WireMessage[]): Message {
-    const settler = this.#settler(ids);
-    // A `>` read is a first delivery; counts of redelivered entries come from the PEL.
-    const firstDelivery = this.#group !== undefined && this.#cursor === '>';
+  #message(entries: Entry[]): Message {
+    const settler = this.#settler(entries);
+    const deliveryCount = entries[0]?.deliveryCount;
     return new Message({
       source: { kind: 'stream', name: this.name },
-      items,
+      items: entries.map((entry) => entry.wire),
       batch: this.#source.batch,
-      ids,
-      ...(firstDelivery ? { deliveryCount: 1 } : {}),
+      ids: entries.map((entry) => entry.id),
+      ...(deliveryCount === undefined ? {} : { deliveryCount }),
       ...(settler ? { settler } : {}),
-      raw: ids,
+      raw: entries,
     });
   }
 
-  #settler(ids: string[]): Settler | undefined {
-    if (!this.#group || this.#source.noAck) return undefined;
-    const ack = (): Promise<void> => this.#xack(ids);
-    // nack leaves the entry pending: it is redelivered on restart or claimed after minIdleTime.
-    return { ack, nack: () => Promise.resolve(), reject: ack };
-  }
-
-  async #xack(ids: string[]): Promise<void> {
-    await this.deps.strategy.commands.send('XACK', this.name, [this.name, this.#group!.name, ...ids]);
+  #settler(entries: Entry[]): Settler | undefined {
+    const group = this.#group;
+    if (!group || this.#source.noAck) return undefined;
+    const limit = this.#source.maxDeliveries;
+    const send = (reason: DeadLetterReason, which: Entry[], cause: unknown): Promise<void> => deadLetter(this.#deadLetter!, which, reason, cause);
+    return {
+      ack: async () => {
+        await this.deps.strategy.commands.send('XACK', this.name, [this.name, group.name, ...entries.map((e) => e.id)]);
+      },
+      // nack leaves entries pending, except those on their last allowed delivery.
+      nack: (reason) => {
+        const spent = limit === undefined ? [] : entries.filter((e) => (e.deliveryCount ?? 0) >= limit);
+        return send('max-deliveries', spent, reason);
+      },
+      reject: (reason) => send('rejected', entries, reason),
+    };
   }
 
   async #createGroup(): Promise<void> {
@@ -146,18 +177,7 @@ export class StreamSubscriber extends ReadLoop {
   }
 
   async #lastEntryId(): Promise<string> {
-    const last = (await this.deps.strategy.commands.send('XREVRANGE', this.name, [this.name, '+', '-', 'COUNT', 1])) as RawEntry[];
+    const last = (await this.deps.strategy.commands.send('XREVRANGE', this.name, [this.name, '+', '-', 'COUNT', 1])) as Array<[string]>;
     return last[0] ? String(last[0][0]) : '0-0';
   }
-}
-
-/** An entry's fields as a wire message: `__data__` holds the envelope; other shapes become JSON (spec §5.5). */
-function toWire(fields: Buffer[]): WireMessage {
-  const map: Record<string, string> = {};
-  for (let i = 0; i < fields.length; i += 2) {
-    const name = String(fields[i]);
-    if (name === DATA_FIELD) return parseWire(fields[i + 1] ?? Buffer.alloc(0));
-    map[name] = String(fields[i + 1]);
-  }
-  return parseWire(Buffer.from(JSON.stringify(map)));
 }

@@ -1,0 +1,47 @@
+/**
+ * Runs up to `size` tasks at once. Readers ask for capacity before reading, so a subscriber never
+ * holds more messages than it can process (back-pressure). With size 1 tasks run in order.
+ */
+import { settlesWithin } from './time.js';
+
+export class WorkerPool {
+  readonly size: number;
+  #active = 0;
+  readonly #tasks = new Set<Promise<void>>();
+  #waiter: (() => void) | undefined;
+
+  constructor(size: number) {
+    this.size = size;
+  }
+
+  /** Free slots right now. */
+  get free(): number {
+    return this.size - this.#active;
+  }
+
+  /** Resolves once at least one slot is free. */
+  async capacity(): Promise<number> {
+    while (this.free <= 0) await new Promise<void>((resolve) => (this.#waiter = resolve));
+    return this.free;
+  }
+
+  /** Starts `task` in a free slot; call {@link capacity} first. */
+  run(task: () => Promise<unknown>): void {
+    this.#active += 1;
+    const running: Promise<void> = task()
+      .then(() => undefined, () => undefined)
+      .finally(() => {
+        this.#active -= 1;
+        this.#tasks.delete(running);
+        const waiter = this.#waiter;
+        this.#waiter = undefined;
+        waiter?.();
+      });
+    this.#tasks.add(running);
+  }
+
+  /** Waits for every running task, at most `timeout` ms; true if all finished. */
+  drain(timeout: number): Promise<boolean> {
+    return settlesWithin(Promise.all(this.#tasks), timeout);
+  }
+}

@@ -185,3 +185,33 @@ describe('concurrency (maxWorkers)', () => {
     await started.take(8);
   });
 });
+
+describe('graceful shutdown with several handlers in flight', () => {
+  it('acknowledges what finished, leaves the rest pending, and a restart processes them', async () => {
+    const stream = uid('shutdown');
+    const options = { group: 'g', consumer: 'c', lastId: '0' };
+    const first = makeBroker({ gracefulTimeout: 300 });
+    for (let i = 0; i < 4; i += 1) await first.publish(i, { stream });
+    const started = new Inbox<number>();
+    const finished: number[] = [];
+    first.subscriber(new StreamSub(stream, options), { maxWorkers: 4 }, async (n: number) => {
+      started.push(n);
+      // Even entries finish during stop(); odd ones outlive gracefulTimeout.
+      await new Promise((resolve) => setTimeout(resolve, n % 2 === 0 ? 20 : 60_000));
+      finished.push(n);
+    });
+    await first.start();
+    await started.take(4);
+    await first.stop();
+    expect(finished.sort()).toEqual([0, 2]);
+    const pendingIds = ((await rawClient().xpending(stream, 'g', '-', '+', 10)) as Array<[string]>).map(([id]) => id);
+    expect(pendingIds).toHaveLength(2);
+
+    const second = makeBroker();
+    const redone = new Inbox<number>();
+    second.subscriber(new StreamSub(stream, options), (n: number) => redone.push(n));
+    await second.start();
+    expect((await redone.take(2)).sort()).toEqual([1, 3]);
+    await eventually(async () => (await pendingCount(stream, 'g')) === 0);
+  });
+});

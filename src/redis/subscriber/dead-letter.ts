@@ -69,12 +69,22 @@ function headersFor(target: DeadLetterTarget, entry: Entry, reason: DeadLetterRe
   ];
   if (entry.deliveryCount !== undefined) added.push([DeadLetterHeader.DELIVERIES, String(entry.deliveryCount)]);
   if (cause !== undefined) {
-    const text = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
+    const text = describeCause(cause);
     added.push([DeadLetterHeader.ERROR, text.length > 1000 ? `${text.slice(0, 1000)}…` : text]);
   }
   const names = new Set(added.map(([name]) => name));
   const original = Object.entries(entry.wire.headers).filter(([name]) => !names.has(name));
   return [...original, ...added];
+}
+
+function describeCause(cause: unknown): string {
+  if (cause instanceof Error) return `${cause.name}: ${cause.message}`;
+  if (typeof cause === 'string') return cause;
+  try {
+    return JSON.stringify(cause) ?? typeof cause;
+  } catch {
+    return typeof cause;
+  }
 }
 
 function throwFirst(results: readonly unknown[]): void {

@@ -1,0 +1,51 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { StreamSub } from '../../src/index.js';
+import { eventually, makeBroker, rawClient, SINGLE_URL, uid } from '../helpers/redis.js';
+
+const victimScript = fileURLToPath(new URL('../helpers/crash-consumer.ts', import.meta.url));
+
+describe('a consumer killed with SIGKILL mid-handler', () => {
+  it('loses nothing: another consumer claims its entries after minIdleTime', async () => {
+    const total = 3000;
+    const stream = uid('crash');
+    const processed = `${stream}:processed`;
+    const count = `${stream}:count`;
+    const raw = rawClient();
+    const broker = makeBroker();
+    await raw.xgroup('CREATE', stream, 'g', '$', 'MKSTREAM');
+
+    const victim = spawn(process.execPath, ['--import', 'tsx', victimScript, SINGLE_URL, stream, 'victim', processed, count], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => victim.once('exit', (_code, signal) => resolve(signal)));
+    await new Promise<void>((resolve, reject) => {
+      victim.stdout.once('data', () => resolve());
+      victim.once('exit', () => reject(new Error('the victim consumer exited before it was ready')));
+    });
+
+    for (let i = 0; i < total; i += 500) {
+      await Promise.all(Array.from({ length: 500 }, (_, j) => broker.publish(`m${i + j}`, { stream })));
+    }
+    await eventually(async () => (await raw.scard(processed)) >= 500, 20_000, 'the victim to be busy');
+    victim.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+    const pendingAtKill = ((await raw.xpending(stream, 'g')) as [number])[0];
+
+    broker.subscriber(new StreamSub(stream, { group: 'g', consumer: 'survivor', minIdleTime: 300, maxRecords: 50 }), { maxWorkers: 8 }, async (body: string) => {
+      await raw.multi().sadd(processed, body).incr(count).exec();
+    });
+    const resumed = Date.now();
+    await broker.start();
+    await eventually(async () => (await raw.scard(processed)) === total, 30_000, 'every message processed');
+    await eventually(async () => ((await raw.xpending(stream, 'g')) as [number])[0] === 0, 10_000, 'nothing left pending');
+    const processings = Number(await raw.get(count));
+    console.log(
+      `crash test: ${total} published, ${total} processed at least once, ${processings - total} processed twice ` +
+        `(${pendingAtKill} pending when killed), survivor finished ${Date.now() - resumed} ms after starting`,
+    );
+    expect(processings).toBeGreaterThanOrEqual(total);
+    await raw.del(processed, count);
+  }, 60_000);
+});

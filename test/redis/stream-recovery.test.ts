@@ -132,6 +132,24 @@ describe('claiming idle entries (minIdleTime)', () => {
   });
 });
 
+describe('pending entries deleted from the stream', () => {
+  it('are acknowledged away when drained, and the rest is delivered', async () => {
+    const stream = uid('deleted');
+    const raw = rawClient();
+    await raw.xgroup('CREATE', stream, 'g', '$', 'MKSTREAM');
+    const broker = makeBroker();
+    const gone = await broker.publish('deleted', { stream });
+    await broker.publish('kept', { stream });
+    await raw.xreadgroup('GROUP', 'g', 'c', 'STREAMS', stream, '>');
+    await raw.xdel(stream, gone);
+    const got = new Inbox<string>();
+    broker.subscriber(new StreamSub(stream, { group: 'g', consumer: 'c' }), (body: string) => got.push(body));
+    await broker.start();
+    expect(await got.next()).toBe('kept');
+    await eventually(async () => (await pendingCount(stream, 'g')) === 0, 5000, 'the deleted entry acknowledged');
+  });
+});
+
 describe('concurrency (maxWorkers)', () => {
   it('runs up to maxWorkers handlers at once and never reads more entries than free workers', async () => {
     const broker = makeBroker();

@@ -100,16 +100,19 @@ export class StreamSubscriber extends ReadLoop {
       return [];
     }
     this.#cursor = String(raw[raw.length - 1]![0]);
+    return this.#redelivered(connection, group, raw);
+  }
+
+  /**
+   * Entries delivered again (drained or claimed): their counts come from the PEL, those past the
+   * limit are dead-lettered, and pending entries whose data was deleted are acknowledged away.
+   */
+  async #redelivered(connection: BlockingConnection, group: Group, raw: readonly RawEntry[]): Promise<Entry[]> {
     const gone = deletedIds(raw);
     if (gone.length > 0) {
       this.deps.logger.warn({ subscriber: this.name }, `${gone.length} pending entries were deleted from the stream; acknowledging them.`);
       await this.deps.strategy.commands.send('XACK', this.name, [this.name, group.name, ...gone]);
     }
-    return this.#redelivered(connection, group, raw);
-  }
-
-  /** Entries delivered again: their counts come from the PEL, and those past the limit are dead-lettered. */
-  async #redelivered(connection: BlockingConnection, group: Group, raw: readonly RawEntry[]): Promise<Entry[]> {
     const entries = toEntries(raw, undefined);
     await loadDeliveryCounts(connection, this.name, group.name, group.consumer, entries, this.deps.maxWorkers);
     const limit = this.#source.maxDeliveries;

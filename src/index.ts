@@ -3,6 +3,7 @@
  * @packageDocumentation
  */
 export { RedisBroker, type RequestOptions, type PipelineOptions } from './redis/broker.js';
+export { RedisClusterBroker, type RedisClusterBrokerOptions } from './redis/cluster-broker.js';
 export { RedisRouter, type RedisRouterOptions } from './redis/router.js';
 export { PubSub, ListSub, StreamSub, type PubSubOptions, type ListSubOptions, type StreamSubOptions, type Source } from './redis/sources.js';
 export {
@@ -15,6 +16,7 @@ export {
 export type { PublishResult } from './redis/producer.js';
 export { RedisPipeline, PipelineError } from './redis/pipeline.js';
 export type { RedisBrokerOptions, RedisConnectionOptions } from './redis/options.js';
+export { slotOf, sameSlot, withHashTag, hashedPart } from './redis/hashtag.js';
 export type { Target, ChannelTarget, ListTarget, StreamTarget, SourceInput, Destination } from './redis/targets.js';
 
 export { App, type AppOptions, type AppBroker, type Hook } from './core/app.js';

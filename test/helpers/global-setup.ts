@@ -3,13 +3,14 @@ import { redisTargets } from './targets.js';
 
 /** Fails fast, with the fix, when the Redis topology the tests need is not running. */
 export default async function setup(): Promise<void> {
-  const { single } = redisTargets();
-  const reachable = await canConnect(single.host, single.port);
-  if (!reachable) {
-    throw new Error(
-      `No Redis at ${single.host}:${single.port}. Start the test topology with \`npm run redis:up\` ` +
-        '(or point REDSTREAM_REDIS_URL at a server).',
-    );
+  const { single, cluster } = redisTargets();
+  for (const [what, target, variable] of [['Redis', single, 'REDSTREAM_REDIS_URL'], ['Redis Cluster node', cluster, 'REDSTREAM_CLUSTER_URL']] as const) {
+    if (!(await canConnect(target.host, target.port))) {
+      throw new Error(
+        `No ${what} at ${target.host}:${target.port}. Start the test topology with \`npm run redis:up\` ` +
+          `(or point ${variable} at one).`,
+      );
+    }
   }
 }
 

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { afterEach } from 'vitest';
-import { RedisBroker, type Logger, type RedisBrokerOptions } from '../../src/index.js';
+import { RedisBroker, RedisClusterBroker, type Logger, type RedisBrokerOptions } from '../../src/index.js';
 import { redisTargets } from './targets.js';
 
-const { single } = redisTargets();
-export const SINGLE_URL = single.url;
+const topology = redisTargets();
+export const SINGLE_URL = topology.single.url;
+export const CLUSTER_URL = topology.cluster.url;
 
 let counter = 0;
 /** A key or channel name no other test (or test run) uses. */
@@ -20,19 +21,49 @@ afterEach(async () => {
   await Promise.all(pending.map((cleanup) => cleanup().catch(() => undefined)));
 });
 
-/** A single-node broker that is closed after the test. */
-export function makeBroker(options: RedisBrokerOptions = {}): RedisBroker {
-  const broker = new RedisBroker(SINGLE_URL, { logger: null, gracefulTimeout: 3000, ...options });
-  cleanups.push(() => broker.close());
-  return broker;
+export type RawClient = Redis | Cluster;
+
+/** One Redis topology the behaviour suites run against; only the broker factory differs. */
+export interface RedisTarget {
+  readonly name: 'single' | 'cluster';
+  readonly url: string;
+  /** A broker for this topology, closed after the test. */
+  makeBroker(options?: RedisBrokerOptions): RedisBroker;
+  /** A plain ioredis client for looking at what Redis holds, closed after the test. */
+  rawClient(): RawClient;
 }
 
-/** A plain ioredis client for looking at what Redis holds, closed after the test. */
-export function rawClient(): Redis {
-  const client = new Redis(SINGLE_URL, { protocol: 2, lazyConnect: false });
-  cleanups.push(() => client.quit());
-  return client;
+function track<T extends { close(): Promise<void> } | RawClient>(value: T): T {
+  cleanups.push(() => ('quit' in value ? value.quit() : value.close()));
+  return value;
 }
+
+const defaults: RedisBrokerOptions = { logger: null, gracefulTimeout: 3000 };
+
+export const singleTarget: RedisTarget = {
+  name: 'single',
+  url: SINGLE_URL,
+  makeBroker: (options = {}) => track(new RedisBroker(SINGLE_URL, { ...defaults, ...options })),
+  rawClient: () => track(new Redis(SINGLE_URL, { protocol: 2 })),
+};
+
+export const clusterTarget: RedisTarget = {
+  name: 'cluster',
+  url: CLUSTER_URL,
+  makeBroker: (options = {}) => track(new RedisClusterBroker(CLUSTER_URL, { ...defaults, ...options })),
+  rawClient: () => {
+    const { hostname, port } = new URL(CLUSTER_URL);
+    return track(new Cluster([{ host: hostname, port: Number(port) }], { redisOptions: { protocol: 2 } }));
+  },
+};
+
+/** Every topology a behaviour suite runs against. */
+export const targets: readonly RedisTarget[] = [singleTarget, clusterTarget];
+
+/** A single-node broker that is closed after the test. */
+export const makeBroker = singleTarget.makeBroker;
+/** A plain single-node client, closed after the test. */
+export const rawClient = singleTarget.rawClient;
 
 /** Collects values and lets a test wait for them, failing after a timeout instead of sleeping. */
 export class Inbox<T> {

@@ -2,21 +2,22 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { StreamSub } from '../../src/index.js';
-import { eventually, makeBroker, rawClient, SINGLE_URL, uid } from '../helpers/redis.js';
+import { eventually, targets, uid } from '../helpers/redis.js';
 
 const victimScript = fileURLToPath(new URL('../helpers/crash-consumer.ts', import.meta.url));
 
-describe('a consumer killed with SIGKILL mid-handler', () => {
+describe.each(targets)('a consumer killed with SIGKILL mid-handler, on $name', ({ name, url, makeBroker, rawClient }) => {
   it('loses nothing: another consumer claims its entries after minIdleTime', async () => {
     const total = 3000;
     const stream = uid('crash');
-    const processed = `${stream}:processed`;
-    const count = `${stream}:count`;
+    const tag = `{${stream}}`;
+    const processed = `${tag}:processed`;
+    const count = `${tag}:count`;
     const raw = rawClient();
     const broker = makeBroker();
     await raw.xgroup('CREATE', stream, 'g', '$', 'MKSTREAM');
 
-    const victim = spawn(process.execPath, ['--import', 'tsx', victimScript, SINGLE_URL, stream, 'victim', processed, count], {
+    const victim = spawn(process.execPath, ['--import', 'tsx', victimScript, name, url, stream, 'victim', processed, count], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const exited = new Promise<NodeJS.Signals | null>((resolve) => victim.once('exit', (_code, signal) => resolve(signal)));
@@ -42,7 +43,7 @@ describe('a consumer killed with SIGKILL mid-handler', () => {
     await eventually(async () => ((await raw.xpending(stream, 'g')) as [number])[0] === 0, 10_000, 'nothing left pending');
     const processings = Number(await raw.get(count));
     console.log(
-      `crash test: ${total} published, ${total} processed at least once, ${processings - total} processed twice ` +
+      `crash test (${name}): ${total} published, ${total} processed at least once, ${processings - total} processed twice ` +
         `(${pendingAtKill} pending when killed), survivor finished ${Date.now() - resumed} ms after starting`,
     );
     expect(processings).toBeGreaterThanOrEqual(total);

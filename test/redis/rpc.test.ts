@@ -1,72 +1,72 @@
 import { describe, expect, it } from 'vitest';
 import { RequestTimeoutError, Response, StreamSub } from '../../src/index.js';
-import { Inbox, makeBroker, rawClient, uid } from '../helpers/redis.js';
+import { Inbox, targets, uid } from '../helpers/redis.js';
 
-describe('request / reply', () => {
-  it.each([
-    ['channel', (name: string) => ({ channel: name })],
-    ['list', (name: string) => ({ list: name })],
-    ['stream', (name: string) => ({ stream: new StreamSub(name, { group: 'g', consumer: 'c' }) })],
-  ] as const)('answers a request sent to a %s with the handler return value', async (_kind, source) => {
-    const server = makeBroker();
-    const client = makeBroker();
-    const name = uid('rpc');
-    server.subscriber(source(name), (body: { n: number }) => ({ doubled: body.n * 2 }));
-    await server.start();
-    const reply = await client.request({ n: 21 }, { ...(source(name) as object), timeout: 3000, correlationId: 'rpc-1' } as never);
-    expect(reply.body).toEqual({ doubled: 42 });
-    expect(reply.correlationId).toBe('rpc-1');
-    expect(reply.contentType).toBe('application/json');
-  });
-
-  it('matches many concurrent requests to their replies through one inbox', async () => {
-    const server = makeBroker();
-    const client = makeBroker();
-    const channel = uid('rpc-many');
-    server.subscriber(channel, async (n: number) => {
-      await new Promise((resolve) => setTimeout(resolve, (n * 7) % 13));
-      return n + 1000;
+describe.each(targets)('on $name', ({ makeBroker }) => {
+  describe('request / reply', () => {
+    it.each([
+      ['channel', (name: string) => ({ channel: name })],
+      ['list', (name: string) => ({ list: name })],
+      ['stream', (name: string) => ({ stream: new StreamSub(name, { group: 'g', consumer: 'c' }) })],
+    ] as const)('answers a request sent to a %s with the handler return value', async (_kind, source) => {
+      const server = makeBroker();
+      const client = makeBroker();
+      const name = uid('rpc');
+      server.subscriber(source(name), (body: { n: number }) => ({ doubled: body.n * 2 }));
+      await server.start();
+      const reply = await client.request({ n: 21 }, { ...(source(name) as object), timeout: 3000, correlationId: 'rpc-1' } as never);
+      expect(reply.body).toEqual({ doubled: 42 });
+      expect(reply.correlationId).toBe('rpc-1');
+      expect(reply.contentType).toBe('application/json');
     });
-    await server.start();
-    const replies = await Promise.all(Array.from({ length: 100 }, (_, n) => client.request(n, { channel, timeout: 5000 })));
-    expect(replies.map((r) => r.body)).toEqual(Array.from({ length: 100 }, (_, n) => n + 1000));
-    const channels = (await rawClient().pubsub('CHANNELS', 'redstream.reply.*')) as string[];
-    expect(channels.length).toBeGreaterThanOrEqual(1);
-  });
 
-  it('rejects with a typed timeout error naming the destination', async () => {
-    const client = makeBroker();
-    const channel = uid('nobody');
-    const error = await client.request('ping', { channel, timeout: 150 }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(RequestTimeoutError);
-    expect((error as RequestTimeoutError).message).toContain(`channel "${channel}"`);
-    expect((error as RequestTimeoutError).code).toBe('ERR_REDSTREAM_REQUEST_TIMEOUT');
-  });
-
-  it('carries Response headers and correlation id on the reply', async () => {
-    const server = makeBroker();
-    const client = makeBroker();
-    const channel = uid('rpc-response');
-    server.subscriber(channel, () => new Response('done', { headers: { status: 'ok' } }));
-    await server.start();
-    const reply = await client.request('go', { channel, correlationId: 'keep-me' });
-    expect(reply.body).toBe('done');
-    expect(reply.headers['status']).toBe('ok');
-    expect(reply.correlationId).toBe('keep-me');
-  });
-
-  it('does not answer with noReply', async () => {
-    const server = makeBroker();
-    const client = makeBroker();
-    const channel = uid('noreply');
-    const got = new Inbox<string>();
-    server.subscriber(channel, { noReply: true }, (body: string) => {
-      got.push(body);
-      return 'would-be-reply';
+    it('matches many concurrent requests to their replies through one inbox', async () => {
+      const server = makeBroker();
+      const client = makeBroker();
+      const channel = uid('rpc-many');
+      server.subscriber(channel, async (n: number) => {
+        await new Promise((resolve) => setTimeout(resolve, (n * 7) % 13));
+        return n + 1000;
+      });
+      await server.start();
+      const replies = await Promise.all(Array.from({ length: 100 }, (_, n) => client.request(n, { channel, timeout: 5000 })));
+      expect(replies.map((r) => r.body)).toEqual(Array.from({ length: 100 }, (_, n) => n + 1000));
     });
-    await server.start();
-    const pending = client.request('x', { channel, timeout: 300 });
-    expect(await got.next()).toBe('x');
-    await expect(pending).rejects.toBeInstanceOf(RequestTimeoutError);
+
+    it('rejects with a typed timeout error naming the destination', async () => {
+      const client = makeBroker();
+      const channel = uid('nobody');
+      const error = await client.request('ping', { channel, timeout: 150 }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RequestTimeoutError);
+      expect((error as RequestTimeoutError).message).toContain(`channel "${channel}"`);
+      expect((error as RequestTimeoutError).code).toBe('ERR_REDSTREAM_REQUEST_TIMEOUT');
+    });
+
+    it('carries Response headers and correlation id on the reply', async () => {
+      const server = makeBroker();
+      const client = makeBroker();
+      const channel = uid('rpc-response');
+      server.subscriber(channel, () => new Response('done', { headers: { status: 'ok' } }));
+      await server.start();
+      const reply = await client.request('go', { channel, correlationId: 'keep-me' });
+      expect(reply.body).toBe('done');
+      expect(reply.headers['status']).toBe('ok');
+      expect(reply.correlationId).toBe('keep-me');
+    });
+
+    it('does not answer with noReply', async () => {
+      const server = makeBroker();
+      const client = makeBroker();
+      const channel = uid('noreply');
+      const got = new Inbox<string>();
+      server.subscriber(channel, { noReply: true }, (body: string) => {
+        got.push(body);
+        return 'would-be-reply';
+      });
+      await server.start();
+      const pending = client.request('x', { channel, timeout: 300 });
+      expect(await got.next()).toBe('x');
+      await expect(pending).rejects.toBeInstanceOf(RequestTimeoutError);
+    });
   });
 });

@@ -2,7 +2,7 @@
  * Creating ioredis clients from the resolved options, with the protocol pinned and a clear
  * error when Redis cannot be reached.
  */
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import { NotConnectedError } from '../../core/errors.js';
 import type { ConnectionConfig } from '../options.js';
 
@@ -32,6 +32,13 @@ export function clientOptions(config: ConnectionConfig, role: ClientRole) {
   } satisfies RedisOptions;
 }
 
+/** Options for a connection to one node of a cluster: the node's address is decided elsewhere. */
+export function nodeOptions(config: ConnectionConfig, role: ClientRole) {
+  const { host: _host, port: _port, db: _db, retryStrategy: _retry, lazyConnect: _lazy, ...node } = clientOptions(config, role);
+  return node;
+}
+export type NodeOptions = ReturnType<typeof nodeOptions>;
+
 /** Connects a client, or rejects with a NotConnectedError naming the address and the cause. */
 export async function connectClient(client: Redis, address: string): Promise<void> {
   let lastError: unknown;
@@ -54,7 +61,7 @@ export async function connectClient(client: Redis, address: string): Promise<voi
 }
 
 /** Closes a client politely (QUIT after pending replies), or at once with `force`. */
-export async function closeClient(client: Redis, force = false): Promise<void> {
+export async function closeClient(client: Redis | Cluster, force = false): Promise<void> {
   if (client.status === 'end') return;
   try {
     if (client.status === 'ready' && !force) await client.quit();

@@ -37,6 +37,11 @@ export class SingleNodeStrategy implements ConnectionStrategy {
     return {
       send: (command, args) => client.callBuffer(command, ...args),
       interrupt: () => unblock(this.commands, id),
+      reset: async () => {
+        // ioredis reconnects and re-sends the pending command.
+        client.disconnect(true);
+        await Promise.resolve();
+      },
       close: (force) => this.#release(client, force),
     };
   }

@@ -2,7 +2,7 @@
  * The connection strategy is the only code that knows the topology (single node, cluster,
  * Sentinel). Subscribers, the producer and the RPC inbox talk to Redis only through it.
  */
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 
 /** One Redis command: its name, the key that routes it (on a cluster), and every argument (the key included). */
 export interface QueuedCommand {
@@ -17,6 +17,8 @@ export interface BlockingConnection {
   send(command: string, args: ReadonlyArray<string | Buffer | number>): Promise<unknown>;
   /** Ends a blocked read early as if it timed out (CLIENT UNBLOCK … TIMEOUT): nothing read is lost. */
   interrupt(): Promise<void>;
+  /** Drops the socket and reconnects (to the key's current owner on a cluster); a pending read fails. */
+  reset(): Promise<void>;
   /** Closes after the current command; `force` drops the socket at once. */
   close(force?: boolean): Promise<void>;
 }
@@ -40,7 +42,7 @@ export interface ConnectionStrategy {
   /** Opens a dedicated connection for one blocking reader of `key`. */
   openBlocking(key: string): Promise<BlockingConnection>;
   /** Opens a connection for SUBSCRIBE / PSUBSCRIBE / SSUBSCRIBE. */
-  openSubscriber(): Promise<Redis>;
+  openSubscriber(): Promise<SubscriberClient>;
   /** Whether one MULTI/EXEC can cover all these keys (always on one node; one hash slot on a cluster). */
   atomicAcross(keys: readonly string[]): boolean;
   /** Sends queued commands in one round trip (per node); results in call order, errors as Error values. */
@@ -48,3 +50,6 @@ export interface ConnectionStrategy {
   /** Closes every connection this strategy opened. */
   close(): Promise<void>;
 }
+
+/** A connection (or, on a cluster, a set of them) in subscriber mode. */
+export type SubscriberClient = Redis | Cluster;

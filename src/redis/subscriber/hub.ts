@@ -2,8 +2,7 @@
  * One Pub/Sub connection shared by every channel subscriber and the RPC inbox of a broker.
  * `subscribe()` resolves once Redis confirmed the subscription.
  */
-import type { Redis } from 'ioredis';
-import type { ConnectionStrategy } from '../connection/strategy.js';
+import type { ConnectionStrategy, SubscriberClient } from '../connection/strategy.js';
 import { closeClient } from '../connection/client.js';
 
 export type SubscriptionKind = 'channel' | 'pattern' | 'sharded';
@@ -22,7 +21,7 @@ export class PubSubHub {
     pattern: new Map(),
     sharded: new Map(),
   };
-  #client: Promise<Redis> | undefined;
+  #client: Promise<SubscriberClient> | undefined;
 
   constructor(strategy: ConnectionStrategy) {
     this.#strategy = strategy;
@@ -60,7 +59,7 @@ export class PubSubHub {
     if (client) await closeClient(client);
   }
 
-  #connection(): Promise<Redis> {
+  #connection(): Promise<SubscriberClient> {
     this.#client ??= this.#open().catch((error: unknown) => {
       this.#client = undefined;
       throw error;
@@ -68,7 +67,7 @@ export class PubSubHub {
     return this.#client;
   }
 
-  async #open(): Promise<Redis> {
+  async #open(): Promise<SubscriberClient> {
     const client = await this.#strategy.openSubscriber();
     const deliver = (kind: SubscriptionKind, key: Buffer, channel: Buffer, payload: Buffer): void => {
       const set = this.#listeners[kind].get(key.toString());

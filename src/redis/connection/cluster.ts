@@ -1,0 +1,145 @@
+/**
+ * Redis Cluster: one ioredis Cluster (auto-pipelined, slot-routed, follows MOVED/ASK) for
+ * commands; a routed connection per blocking reader, to the master owning its key; a Cluster with
+ * sharded subscribers for Pub/Sub; pipelines split by owning node and sent in parallel.
+ */
+import { Cluster, type ClusterOptions } from 'ioredis';
+import { NotConnectedError, SetupError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import { sameSlot, slotOf } from '../hashtag.js';
+import type { ConnectionConfig } from '../options.js';
+import { closeClient, nodeOptions } from './client.js';
+import { RoutedConnection } from './routed.js';
+import type { BlockingConnection, CommandClient, ConnectionStrategy, QueuedCommand, SubscriberClient } from './strategy.js';
+
+export type StartupNode = readonly [host: string, port: number];
+
+export class ClusterStrategy implements ConnectionStrategy {
+  readonly topology = 'cluster' as const;
+  readonly address: string;
+  readonly #config: ConnectionConfig;
+  readonly #seeds: Array<{ host: string; port: number }>;
+  readonly #logger: Logger;
+  readonly #clusters = new Set<Cluster>();
+  readonly #readers = new Set<RoutedConnection>();
+  #command: Cluster | undefined;
+  readonly commands: CommandClient = {
+    send: (command, _key, args) => this.#commandCluster().call(command, ...args),
+  };
+
+  constructor(config: ConnectionConfig, startupNodes: readonly StartupNode[], logger: Logger) {
+    this.#config = config;
+    this.#logger = logger;
+    // The URL's (or explicit) host and port come first; the rest of the cluster is discovered.
+    this.#seeds = [{ host: config.host, port: config.port }, ...startupNodes.map(([host, port]) => ({ host, port }))];
+    this.address = `cluster ${this.#seeds.map((s) => `${s.host}:${s.port}`).join(', ')}`;
+  }
+
+  async connect(): Promise<void> {
+    if (this.#command) return;
+    this.#command = await this.#open('command');
+  }
+
+  async openBlocking(key: string): Promise<BlockingConnection> {
+    const reader = new RoutedConnection(this.#commandCluster(), key, nodeOptions(this.#config, 'blocking'), this.#logger);
+    await reader.open();
+    this.#readers.add(reader);
+    return {
+      send: (command, args) => reader.send(command, args),
+      interrupt: () => reader.interrupt(),
+      reset: () => reader.reset(),
+      close: async (force) => {
+        this.#readers.delete(reader);
+        await reader.close(force);
+      },
+    };
+  }
+
+  openSubscriber(): Promise<SubscriberClient> {
+    return this.#open('subscriber');
+  }
+
+  atomicAcross(keys: readonly string[]): boolean {
+    return sameSlot(...keys);
+  }
+
+  async exec(commands: readonly QueuedCommand[], atomic: boolean): Promise<unknown[]> {
+    const cluster = this.#commandCluster();
+    if (atomic) {
+      const keys = [...new Set(commands.map((c) => c.key))];
+      if (!sameSlot(...keys)) {
+        throw new SetupError(
+          `An atomic pipeline on a cluster needs every key in one hash slot; ${keys.map((k) => `"${k}"`).join(', ')} are not. ` +
+            'Give them a common hash tag, e.g. "{orders}" and "{orders}:audit" (see withHashTag()), or drop `atomic`.',
+        );
+      }
+      const multi = cluster.multi();
+      for (const command of commands) multi.call(command.name, ...command.args);
+      return ((await multi.exec()) ?? []).map(([error, result]) => error ?? result);
+    }
+    // One pipeline per owning master, all in flight at once; results back in call order.
+    const groups = new Map<string, number[]>();
+    commands.forEach((command, index) => {
+      const owner = cluster.slots[slotOf(command.key)]?.[0] ?? '?';
+      groups.set(owner, [...(groups.get(owner) ?? []), index]);
+    });
+    const results = new Array<unknown>(commands.length);
+    await Promise.all(
+      [...groups.values()].map(async (indexes) => {
+        const pipeline = cluster.pipeline();
+        for (const index of indexes) pipeline.call(commands[index]!.name, ...commands[index]!.args);
+        const replies = (await pipeline.exec()) ?? [];
+        replies.forEach(([error, result], i) => (results[indexes[i]!] = error ?? result));
+      }),
+    );
+    return results;
+  }
+
+  async close(): Promise<void> {
+    const readers = [...this.#readers];
+    const clusters = [...this.#clusters];
+    this.#readers.clear();
+    this.#clusters.clear();
+    this.#command = undefined;
+    await Promise.all(readers.map((reader) => reader.close(true)));
+    await Promise.all(clusters.map((cluster) => closeClient(cluster)));
+  }
+
+  #commandCluster(): Cluster {
+    if (!this.#command) throw new Error('ClusterStrategy used before connect()');
+    return this.#command;
+  }
+
+  async #open(role: 'command' | 'subscriber'): Promise<Cluster> {
+    const options = {
+      redisOptions: nodeOptions(this.#config, role),
+      lazyConnect: true,
+      enableAutoPipelining: role === 'command',
+      scaleReads: 'master',
+      shardedSubscribers: role === 'subscriber',
+      // Ride out a failover (node timeout + election) instead of failing commands in the middle of it.
+      retryDelayOnFailover: 200,
+      retryDelayOnClusterDown: 200,
+      retryDelayOnTryAgain: 200,
+      maxRedirections: 64,
+      slotsRefreshTimeout: 2000,
+      clusterRetryStrategy: (attempt: number) => this.#config.retryStrategy(attempt),
+    } satisfies ClusterOptions;
+    const cluster = new Cluster(this.#seeds, options);
+    this.#clusters.add(cluster);
+    cluster.on('error', (error: Error) => this.#logger.warn({ err: error, role }, `Redis Cluster (${role}): ${error.message}`));
+    try {
+      await cluster.connect();
+    } catch (error) {
+      this.#clusters.delete(cluster);
+      cluster.disconnect();
+      throw notConnected(this.address, error);
+    }
+    return cluster;
+  }
+}
+
+function notConnected(address: string, cause: unknown): Error {
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return new NotConnectedError(`Cannot connect to Redis at ${address}: ${message}. Check the broker's url, startupNodes, tls and credentials.`, { cause });
+}

@@ -1,0 +1,51 @@
+/**
+ * Hash slots and hash tags. Redis Cluster puts a key in slot CRC16(key) mod 16384, hashing only
+ * the part inside the first non-empty `{…}` when there is one, so `{orders}` and `{orders}:dlq`
+ * live on the same node and can be used together in one transaction.
+ * @see https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#hash-tags
+ */
+
+export const SLOTS = 16384;
+
+const table = new Uint16Array(256);
+for (let i = 0; i < 256; i += 1) {
+  let crc = i << 8;
+  for (let bit = 0; bit < 8; bit += 1) crc = crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1;
+  table[i] = crc & 0xffff;
+}
+
+function crc16(bytes: Uint8Array): number {
+  let crc = 0;
+  for (const byte of bytes) crc = ((crc << 8) & 0xffff) ^ (table[((crc >> 8) ^ byte) & 0xff] as number);
+  return crc;
+}
+
+/** The part of a key that decides its slot. */
+export function hashedPart(key: string): string {
+  const open = key.indexOf('{');
+  if (open === -1) return key;
+  const close = key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
+}
+
+/** The cluster hash slot of a key (0–16383). */
+export function slotOf(key: string): number {
+  return crc16(Buffer.from(hashedPart(key), 'utf8')) % SLOTS;
+}
+
+/** Whether all keys hash to one slot (so one MULTI/EXEC or one node can serve them together). */
+export function sameSlot(...keys: readonly string[]): boolean {
+  if (keys.length === 0) return true;
+  const first = slotOf(keys[0]!);
+  return keys.every((key) => slotOf(key) === first);
+}
+
+/**
+ * A name that shares `base`'s slot: `withHashTag('orders', 'dlq')` is `{orders}:dlq`, and
+ * `withHashTag('{orders}', 'dlq')` keeps the existing tag.
+ * @example new StreamSub(withHashTag('orders'), { group: 'g', consumer: 'c', deadLetter: withHashTag('orders', 'dlq') })
+ */
+export function withHashTag(base: string, suffix?: string): string {
+  const tagged = hashedPart(base) !== base || base.startsWith('{}') ? base : `{${base}}`;
+  return suffix === undefined ? tagged : `${tagged}:${suffix}`;
+}

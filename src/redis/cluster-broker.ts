@@ -23,7 +23,7 @@ export class RedisClusterBroker extends RedisBroker {
    * @param options RedisBroker's options plus `startupNodes`. `db` must be 0: a cluster has one database.
    */
   constructor(url?: string | RedisClusterBrokerOptions, options: RedisClusterBrokerOptions = {}) {
-    super(url as string | RedisBrokerOptions | undefined, options);
+    super(url, options);
   }
 
   protected override optionKeys(): readonly string[] {

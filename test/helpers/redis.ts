@@ -28,9 +28,9 @@ export interface RedisTarget {
   readonly name: 'single' | 'cluster';
   readonly url: string;
   /** A broker for this topology, closed after the test. */
-  makeBroker(options?: RedisBrokerOptions): RedisBroker;
+  readonly makeBroker: (options?: RedisBrokerOptions) => RedisBroker;
   /** A plain ioredis client for looking at what Redis holds, closed after the test. */
-  rawClient(): RawClient;
+  readonly rawClient: () => RawClient;
 }
 
 function track<T extends { close(): Promise<void> } | RawClient>(value: T): T {

@@ -3,11 +3,13 @@
 # ready. Idempotent: what already runs and is healthy is reused. Nothing is persisted.
 #   single node : 127.0.0.1:6379 (reused if a server is already there; never flushed)
 #   cluster     : 127.0.0.1:7000-7005, 3 masters + 3 replicas
+#   chaos       : 127.0.0.1:7100-7105, 3 masters + 3 replicas, for failover and resharding tests
+#                 (they kill and move things, so they get a cluster of their own)
 set -euo pipefail
 
 DIR="${REDSTREAM_REDIS_DIR:-/tmp/redstream-redis}"
 SINGLE_PORT="${REDSTREAM_SINGLE_PORT:-6379}"
-CLUSTER_PORTS=(7000 7001 7002 7003 7004 7005)
+HERE="$(cd "$(dirname "$0")" && pwd)"
 mkdir -p "$DIR"
 
 log() { printf 'redis:up: %s\n' "$*"; }
@@ -30,53 +32,54 @@ wait_until() { # wait_until <seconds> <command...>
   done
 }
 
-start_node() { # start_node <port> [extra redis-server args...]
-  local port=$1; shift
-  redis-server --port "$port" --bind 127.0.0.1 --daemonize yes --save "" --appendonly no \
-    --dir "$DIR" --logfile "$DIR/redis-$port.log" --pidfile "$DIR/redis-$port.pid" "$@"
-  wait_until 10 ping "$port" || { echo "redis:up: node on port $port did not start; see $DIR/redis-$port.log" >&2; exit 1; }
+start_node() { # start_node plain|cluster <port>
+  bash "$HERE/redis-node.sh" "$1" "$2"
 }
 
 single() {
   if ping "$SINGLE_PORT"; then log "single node on $SINGLE_PORT: already running (reused)"; return; fi
-  start_node "$SINGLE_PORT"
+  start_node plain "$SINGLE_PORT"
   log "single node on $SINGLE_PORT: started"
 }
 
-cluster_ok() {
+cluster_ok() { # cluster_ok <ports...>
   local port
-  for port in "${CLUSTER_PORTS[@]}"; do
+  for port in "$@"; do
     redis-cli -p "$port" CLUSTER INFO 2>/dev/null | grep -q 'cluster_state:ok' || return 1
   done
-  # Every master has its replica.
-  [ "$(redis-cli -p "${CLUSTER_PORTS[0]}" CLUSTER NODES | grep -c slave)" -eq 3 ]
+  # Three masters, each with its replica, all connected.
+  local nodes
+  nodes=$(redis-cli -p "$1" CLUSTER NODES)
+  [ "$(grep -c master <<<"$nodes")" -eq 3 ] && [ "$(grep -c slave <<<"$nodes")" -eq 3 ] && ! grep -q fail <<<"$nodes"
 }
 
-stop_cluster() {
+stop_cluster() { # stop_cluster <ports...>
   local port
-  for port in "${CLUSTER_PORTS[@]}"; do
-    redis-cli -p "$port" SHUTDOWN NOSAVE >/dev/null 2>&1 || true
+  for port in "$@"; do redis-cli -p "$port" SHUTDOWN NOSAVE >/dev/null 2>&1 || true; done
+  for port in "$@"; do
+    wait_until 10 bash -c "! redis-cli -p $port PING >/dev/null 2>&1" || true
+    rm -f "$DIR/nodes-$port.conf"
   done
-  for port in "${CLUSTER_PORTS[@]}"; do wait_until 10 bash -c "! redis-cli -p $port PING >/dev/null 2>&1" || true; done
-  rm -f "$DIR"/nodes-*.conf
 }
 
-cluster() {
-  if cluster_ok; then log "cluster on ${CLUSTER_PORTS[0]}-${CLUSTER_PORTS[-1]}: already running (reused)"; return; fi
-  # Anything half-made (a previous run that died, nodes of another layout) is rebuilt from scratch.
-  stop_cluster
+cluster() { # cluster <name> <ports...>
+  local name=$1; shift
+  local ports=("$@") label="$name on $1-${*: -1}"
+  if cluster_ok "${ports[@]}"; then log "$label: already running (reused)"; return; fi
+  # Anything half-made (a run that died, a node left down by a test) is rebuilt from scratch.
+  stop_cluster "${ports[@]}"
   local port hosts=()
-  for port in "${CLUSTER_PORTS[@]}"; do
-    start_node "$port" --cluster-enabled yes --cluster-config-file "$DIR/nodes-$port.conf" \
-      --cluster-node-timeout 2000 --cluster-replica-validity-factor 0 --appendonly no
+  for port in "${ports[@]}"; do
+    start_node cluster "$port"
     hosts+=("127.0.0.1:$port")
   done
-  redis-cli --cluster create "${hosts[@]}" --cluster-replicas 1 --cluster-yes >"$DIR/cluster-create.log" 2>&1 \
-    || { cat "$DIR/cluster-create.log" >&2; exit 1; }
-  wait_until 30 cluster_ok || { echo "redis:up: cluster did not reach cluster_state:ok" >&2; exit 1; }
-  log "cluster on ${CLUSTER_PORTS[0]}-${CLUSTER_PORTS[-1]}: started (3 masters, 3 replicas)"
+  redis-cli --cluster create "${hosts[@]}" --cluster-replicas 1 --cluster-yes >"$DIR/cluster-$name.log" 2>&1 \
+    || { cat "$DIR/cluster-$name.log" >&2; exit 1; }
+  wait_until 30 cluster_ok "${ports[@]}" || { echo "redis:up: $label did not reach cluster_state:ok" >&2; exit 1; }
+  log "$label: started (3 masters, 3 replicas)"
 }
 
 ensure_binaries
 single
-cluster
+cluster cluster 7000 7001 7002 7003 7004 7005
+cluster chaos 7100 7101 7102 7103 7104 7105

@@ -14,12 +14,14 @@ export class ListSubscriber extends ReadLoop {
   readonly name: string;
   readonly #source: ListSub<boolean>;
   readonly #timeout: string;
+  protected readonly readTimeout: number;
 
   constructor(source: ListSub<boolean>, deps: LoopDeps) {
     super(deps);
     this.#source = source;
     this.name = source.name;
     this.#timeout = String(source.pollingInterval / 1000);
+    this.readTimeout = source.pollingInterval;
   }
 
   protected prepare(): Promise<void> {

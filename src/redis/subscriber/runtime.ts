@@ -29,6 +29,9 @@ export interface LoopDeps {
 /** What to do after a failed read. */
 export type ReadFailure = 'retry' | 'stop';
 
+/** How much longer than its own timeout a read may take before the watchdog calls it stalled. */
+export const WATCHDOG_GRACE = 5000;
+
 export abstract class ReadLoop implements RuntimeSubscriber {
   abstract readonly name: string;
   protected readonly deps: LoopDeps;
@@ -37,6 +40,8 @@ export abstract class ReadLoop implements RuntimeSubscriber {
   #loop: Promise<void> | undefined;
   #connection: BlockingConnection | undefined;
   readonly #pause = new Pause();
+  #readSince = 0;
+  #watchdog: NodeJS.Timeout | undefined;
 
   constructor(deps: LoopDeps) {
     this.deps = deps;
@@ -49,11 +54,14 @@ export abstract class ReadLoop implements RuntimeSubscriber {
     this.#connection = await this.deps.strategy.openBlocking(this.name);
     this.#running = true;
     this.#loop = this.#run(this.#connection);
+    this.#watchdog = setInterval(() => void this.#checkStalled(), 1000);
+    this.#watchdog.unref();
   }
 
   async stop(gracefulTimeout: number): Promise<void> {
     if (!this.#loop) return;
     this.#running = false;
+    clearInterval(this.#watchdog);
     this.#pause.wake();
     const deadline = Date.now() + gracefulTimeout;
     const finished = (await this.#awaitLoop(this.#loop, deadline)) && (await this.#pool.drain(Math.max(0, deadline - Date.now())));
@@ -74,10 +82,16 @@ export abstract class ReadLoop implements RuntimeSubscriber {
     return this.#pause.sleep(ms);
   }
 
+  /** The longest a read may legitimately take (its BLOCK / timeout), in ms. */
+  protected abstract readonly readTimeout: number;
+
   /** Runs before the connection opens (e.g. creating the consumer group). */
   protected abstract prepare(): Promise<void>;
   /** One read of at most `capacity` messages; empty when nothing arrived within the polling interval. */
   protected abstract read(connection: BlockingConnection, capacity: number): Promise<Message[]>;
+
+  /** Called when a message left the pipeline (settled or not). */
+  protected processed(_message: Message): void {}
 
   /** Decides about a failed read; the default logs and retries with back-off. */
   protected onReadError(error: unknown): Promise<ReadFailure> | ReadFailure {
@@ -92,6 +106,7 @@ export abstract class ReadLoop implements RuntimeSubscriber {
       if (!this.#running) break;
       let messages: Message[];
       try {
+        this.#readSince = Date.now();
         messages = await this.read(connection, capacity);
         failures = 0;
       } catch (error) {
@@ -103,10 +118,24 @@ export abstract class ReadLoop implements RuntimeSubscriber {
         failures += 1;
         await this.#pause.sleep(Math.min(100 * 2 ** failures, 5000));
         continue;
+      } finally {
+        this.#readSince = 0;
       }
       // Everything read is started at once: a read never returns more than the free workers.
-      for (const message of messages) this.#pool.run(() => consume(this.deps.config, message));
+      for (const message of messages) this.#pool.run(() => consume(this.deps.config, message).finally(() => this.processed(message)));
     }
+  }
+
+  /**
+   * A read that outlives its own timeout by WATCHDOG_GRACE hangs on a connection that will not
+   * answer (a frozen node sends no RST): drop the connection so the loop reconnects and re-arms.
+   */
+  async #checkStalled(): Promise<void> {
+    const since = this.#readSince;
+    if (!this.#running || since === 0 || Date.now() - since < this.readTimeout + WATCHDOG_GRACE) return;
+    this.#readSince = 0;
+    this.deps.logger.warn({ subscriber: this.name }, `Read stalled for ${Date.now() - since} ms; reconnecting.`);
+    await this.#connection?.reset().catch(() => undefined);
   }
 
   /**

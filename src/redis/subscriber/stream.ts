@@ -31,11 +31,15 @@ export class StreamSubscriber extends ReadLoop {
   /** Group: the drain cursor (`0`, then the last pending ID read), `>` once drained. No group: last ID read. */
   #cursor = '>';
   #claimedLast = false;
+  /** Entry IDs our workers hold right now; a re-drain must not hand them out twice. */
+  readonly #inFlight = new Set<string>();
+  protected readonly readTimeout: number;
 
   constructor(source: StreamSub<boolean>, deps: LoopDeps) {
     super(deps);
     this.#source = source;
     this.name = source.name;
+    this.readTimeout = source.pollingInterval;
     if (source.group !== undefined && source.consumer !== undefined) {
       this.#group = { name: source.group, consumer: source.consumer };
       this.#deadLetter = { strategy: deps.strategy, logger: deps.logger, stream: source.name, group: source.group, deadLetter: source.deadLetter };
@@ -62,7 +66,9 @@ export class StreamSubscriber extends ReadLoop {
     if (this.#claimer?.due && !this.#claimedLast) {
       this.#claimedLast = true;
       const raw = await this.#claimer.claim(connection, this.name, this.#group.name, this.#group.consumer, count, this.deps.logger);
-      return this.#messages(await this.#redelivered(connection, this.#group, raw));
+      // A slow handler's own entry can be idle long enough to be claimed: never run it twice at once.
+      const claimed = raw.filter(([id]) => !this.#inFlight.has(String(id)));
+      return this.#messages(await this.#redelivered(connection, this.#group, claimed));
     }
     this.#claimedLast = false;
     const args = ['GROUP', this.#group.name, this.#group.consumer, 'COUNT', count, 'BLOCK', this.#source.pollingInterval];
@@ -71,7 +77,13 @@ export class StreamSubscriber extends ReadLoop {
     return this.#messages(toEntries(entriesOf(reply), 1));
   }
 
+  protected override processed(message: Message): void {
+    for (const id of message.messageIds) this.#inFlight.delete(id);
+  }
+
   protected override async onReadError(error: unknown): Promise<ReadFailure> {
+    // A reply lost with its connection may have delivered entries to us: read our PEL again.
+    if (this.#group) this.#cursor = '0';
     if (!this.#group || !(error instanceof Error) || !error.message.startsWith('NOGROUP')) return super.onReadError(error);
     if (!this.#source.declare) {
       const fatal = new GroupNotFoundError(this.name, this.#group.name, { cause: error });
@@ -100,7 +112,7 @@ export class StreamSubscriber extends ReadLoop {
       return [];
     }
     this.#cursor = String(raw[raw.length - 1]![0]);
-    return this.#redelivered(connection, group, raw);
+    return this.#redelivered(connection, group, raw.filter(([id]) => !this.#inFlight.has(String(id))));
   }
 
   /**
@@ -124,6 +136,7 @@ export class StreamSubscriber extends ReadLoop {
 
   #messages(entries: Entry[]): Message[] {
     if (entries.length === 0) return [];
+    if (this.#group) for (const entry of entries) this.#inFlight.add(entry.id);
     if (this.#source.batch) return [this.#message(entries)];
     return entries.map((entry) => this.#message([entry]));
   }

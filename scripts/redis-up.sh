@@ -5,6 +5,8 @@
 #   cluster     : 127.0.0.1:7000-7005, 3 masters + 3 replicas
 #   chaos       : 127.0.0.1:7100-7105, 3 masters + 3 replicas, for failover and resharding tests
 #                 (they kill and move things, so they get a cluster of their own)
+#   secure      : 127.0.0.1:6390 and a 3-master cluster on 7200-7202, TLS only (certificates from a
+#                 throwaway CA made here, in $DIR/tls), ACL user only (the default user is off)
 set -euo pipefail
 
 DIR="${REDSTREAM_REDIS_DIR:-/tmp/redstream-redis}"
@@ -79,7 +81,54 @@ cluster() { # cluster <name> <ports...>
   log "$label: started (3 masters, 3 replicas)"
 }
 
+tls_material() {
+  local tls="$DIR/tls"
+  if [ -s "$tls/ca.crt" ] && [ -s "$tls/redis.crt" ] && [ -s "$tls/redis.key" ]; then return; fi
+  mkdir -p "$tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=redstream test CA" \
+    -keyout "$tls/ca.key" -out "$tls/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$tls/redis.key" -out "$tls/redis.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$tls/san.cnf"
+  openssl x509 -req -in "$tls/redis.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -CAcreateserial -days 3650 \
+    -extfile "$tls/san.cnf" -out "$tls/redis.crt" 2>/dev/null
+  chmod 644 "$tls"/*
+  log "made a test CA and certificate in $tls"
+}
+
+secure_cli() { redis-cli --tls --cacert "$DIR/tls/ca.crt" --user redstream-app --pass redstream-test-secret --no-auth-warning -h 127.0.0.1 "$@"; }
+
+secure_single() {
+  if secure_cli -p 6390 PING 2>/dev/null | grep -q PONG; then log "secure node on 6390: already running (reused)"; return; fi
+  start_node secure 6390
+  log "secure node on 6390: started (TLS + ACL)"
+}
+
+secure_cluster_ok() {
+  local port
+  for port in 7200 7201 7202; do
+    secure_cli -p "$port" CLUSTER INFO 2>/dev/null | grep -q 'cluster_state:ok' || return 1
+  done
+}
+
+secure_cluster() {
+  if secure_cluster_ok; then log "secure cluster on 7200-7202: already running (reused)"; return; fi
+  local port
+  for port in 7200 7201 7202; do secure_cli -p "$port" SHUTDOWN NOSAVE >/dev/null 2>&1 || true; done
+  for port in 7200 7201 7202; do
+    wait_until 10 bash -c "! (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null" || true
+    rm -f "$DIR/nodes-$port.conf"
+    start_node secure-cluster "$port"
+  done
+  secure_cli --cluster create 127.0.0.1:7200 127.0.0.1:7201 127.0.0.1:7202 --cluster-yes >"$DIR/cluster-secure.log" 2>&1 \
+    || { cat "$DIR/cluster-secure.log" >&2; exit 1; }
+  wait_until 30 secure_cluster_ok || { echo "redis:up: the secure cluster did not reach cluster_state:ok" >&2; exit 1; }
+  log "secure cluster on 7200-7202: started (3 masters, TLS + ACL)"
+}
+
 ensure_binaries
 single
 cluster cluster 7000 7001 7002 7003 7004 7005
 cluster chaos 7100 7101 7102 7103 7104 7105
+tls_material
+secure_single
+secure_cluster

@@ -128,18 +128,26 @@ export class ClusterStrategy implements ConnectionStrategy {
     const cluster = new Cluster(this.#seeds, options);
     this.#clusters.add(cluster);
     cluster.on('error', (error: Error) => this.#logger.warn({ err: error, role }, `Redis Cluster (${role}): ${error.message}`));
+    // ioredis reports only "None of startup nodes is available"; keep what the nodes said.
+    let nodeError: string | undefined;
+    const onNodeError = (error: Error, node: string): void => {
+      nodeError = `${node}: ${error.message}`;
+    };
+    cluster.on('node error', onNodeError);
     try {
       await cluster.connect();
     } catch (error) {
       this.#clusters.delete(cluster);
       cluster.disconnect();
-      throw notConnected(this.address, error);
+      throw notConnected(this.address, error, nodeError);
+    } finally {
+      cluster.off('node error', onNodeError);
     }
     return cluster;
   }
 }
 
-function notConnected(address: string, cause: unknown): Error {
-  const message = cause instanceof Error ? cause.message : String(cause);
+function notConnected(address: string, cause: unknown, nodeError: string | undefined): Error {
+  const message = (cause instanceof Error ? cause.message : String(cause)) + (nodeError === undefined ? '' : ` (${nodeError})`);
   return new NotConnectedError(`Cannot connect to Redis at ${address}: ${message}. Check the broker's url, startupNodes, tls and credentials.`, { cause });
 }

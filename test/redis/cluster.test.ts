@@ -1,0 +1,150 @@
+/**
+ * What only a cluster has: discovery from one URL, keys spread over every master, pipelines across
+ * nodes, hash-slot rules. (Everything else runs in the shared suites on both topologies.)
+ */
+import { describe, expect, it } from 'vitest';
+import { ListSub, OptionError, RedisClusterBroker, SetupError, StreamSub, slotOf, withHashTag } from '../../src/index.js';
+import { ClusterAdmin } from '../helpers/cluster-admin.js';
+import { clusterTarget, eventually, Inbox, uid } from '../helpers/redis.js';
+
+const { makeBroker, rawClient } = clusterTarget;
+const admin = new ClusterAdmin([7000, 7001, 7002, 7003, 7004, 7005]);
+
+/** Keys (one per master at least) with the master port that owns each. */
+async function keysOnEveryMaster(prefix: string, count: number): Promise<Array<{ key: string; master: number }>> {
+  const keys = await Promise.all(Array.from({ length: count }, async (_, i) => {
+    const key = `${prefix}:${i}`;
+    return { key, master: (await admin.masterOf(key)).port };
+  }));
+  expect(new Set(keys.map((k) => k.master)).size).toBe(3);
+  return keys;
+}
+
+describe('RedisClusterBroker as a drop-in', () => {
+  it('discovers the whole cluster from a single URL, even a replica', async () => {
+    const replica = (await admin.nodes()).find((n) => n.role === 'replica')!;
+    const broker = new RedisClusterBroker(`redis://127.0.0.1:${replica.port}`, { logger: null });
+    try {
+      const keys = await keysOnEveryMaster(uid('discover'), 12);
+      for (const { key } of keys) await broker.publish(key, { list: key });
+      const raw = rawClient();
+      for (const { key } of keys) expect(await raw.llen(key)).toBe(1);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('takes startupNodes as extra seeds when the URL node is down', async () => {
+    const broker = new RedisClusterBroker('redis://127.0.0.1:1', { logger: null, startupNodes: [['127.0.0.1', 7001]] });
+    try {
+      const list = uid('seeds');
+      expect(await broker.publish('x', { list })).toBe(1);
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('refuses options that cannot apply to a cluster, naming them', () => {
+    expect(() => new RedisClusterBroker('redis://127.0.0.1:7000/2')).toThrow(OptionError);
+    expect(() => new RedisClusterBroker('redis://127.0.0.1:7000', { db: 1 })).toThrow(/Expected `db` to be 0 on a RedisClusterBroker/);
+    expect(() => new RedisClusterBroker('redis://127.0.0.1:7000', { startupNodes: [['h', 0]] })).toThrow(/`startupNodes\[0\]`/);
+    expect(() => new RedisClusterBroker('redis://127.0.0.1:7000', { startupNodes: 'h:1' as never })).toThrow(/`startupNodes`/);
+  });
+});
+
+describe('streams spread over every master', () => {
+  it('keep per-key order and lose nothing', async () => {
+    const broker = makeBroker();
+    const keys = await keysOnEveryMaster(uid('spread'), 12);
+    const received = new Map<string, number[]>();
+    let total = 0;
+    const all = new Inbox<true>();
+    for (const { key } of keys) {
+      received.set(key, []);
+      broker.subscriber(new StreamSub(key, { group: 'g', consumer: 'c', maxRecords: 20 }), (n: number) => {
+        received.get(key)!.push(n);
+        total += 1;
+        all.push(true);
+      });
+    }
+    await broker.start();
+    // Interleave publishes to every key, many in flight at once.
+    await Promise.all(keys.map(async ({ key }) => {
+      for (let n = 0; n < 100; n += 1) await broker.publish(n, { stream: key });
+    }));
+    await all.take(keys.length * 100, 15_000);
+    expect(total).toBe(keys.length * 100);
+    for (const [, values] of received) expect(values).toEqual(Array.from({ length: 100 }, (_, n) => n));
+  });
+});
+
+describe('pipelines on a cluster', () => {
+  it('send one pipeline per master in parallel and return results in call order', async () => {
+    const broker = makeBroker();
+    const keys = await keysOnEveryMaster(uid('pipe'), 9);
+    const results = await broker.pipeline(async (pipe) => {
+      for (const [i, { key }] of keys.entries()) {
+        if (i % 3 === 0) await broker.publish(i, { stream: key, pipeline: pipe });
+        else await broker.publishBatch(Array.from({ length: i }, () => i), { list: key, pipeline: pipe });
+      }
+    });
+    expect(results).toEqual(keys.map((_, i) => (i % 3 === 0 ? expect.stringMatching(/^\d+-\d+$/) : i)));
+  });
+
+  it('run atomically within one hash slot, and explain hash tags when keys span slots', async () => {
+    const broker = makeBroker();
+    const base = uid('atomic');
+    const tagged = [withHashTag(base, 'a'), withHashTag(base, 'b')];
+    expect(slotOf(tagged[0]!)).toBe(slotOf(tagged[1]!));
+    expect(await broker.pipeline(async (pipe) => {
+      for (const list of tagged) await broker.publish(1, { list, pipeline: pipe });
+    }, { atomic: true })).toEqual([1, 1]);
+
+    const error = await broker
+      .pipeline(async (pipe) => {
+        await broker.publish(1, { list: `${base}:x`, pipeline: pipe });
+        await broker.publish(1, { list: `${base}:y`, pipeline: pipe });
+      }, { atomic: true })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SetupError);
+    expect((error as Error).message).toMatch(/one hash slot.*common hash tag, e\.g\. "\{orders\}"/);
+  });
+});
+
+describe('dead letters on a cluster', () => {
+  it('move entries atomically when the dead-letter stream shares the hash tag', async () => {
+    const broker = makeBroker();
+    const stream = withHashTag(uid('dlq'));
+    const dlq = withHashTag(stream, 'dlq');
+    const done = new Inbox<string | undefined>();
+    broker.subscriber(new StreamSub(stream, { group: 'g', consumer: 'c', deadLetter: dlq }), { ackPolicy: 'rejectOnError' }, (_b, msg) => {
+      setImmediate(() => done.push(msg.status));
+      throw new Error('bad');
+    });
+    await broker.start();
+    await broker.publish('x', { stream });
+    expect(await done.next()).toBe('rejected');
+    const raw = rawClient();
+    await eventually(async () => (await raw.xlen(dlq)) === 1);
+    expect(((await raw.xpending(stream, 'g')) as [number])[0]).toBe(0);
+  });
+});
+
+describe('blocking readers on a cluster', () => {
+  it('each have their own connection: a stuck handler on one key never stalls another on the same node', async () => {
+    const broker = makeBroker({ gracefulTimeout: 100 });
+    const [a, b] = await Promise.all([admin.keyOn(7000, uid('stall-a')), admin.keyOn(7000, uid('stall-b'))]);
+    const started = new Inbox<string>();
+    broker.subscriber(new ListSub(a!), async () => {
+      started.push('a');
+      await new Promise(() => undefined);
+    });
+    const gotB = new Inbox<number>();
+    broker.subscriber(new ListSub(b!), (n: number) => gotB.push(n));
+    await broker.start();
+    await broker.publish(0, { list: a! });
+    await started.next();
+    for (let n = 0; n < 5; n += 1) await broker.publish(n, { list: b! });
+    expect(await gotB.take(5)).toEqual([0, 1, 2, 3, 4]);
+  });
+});

@@ -88,7 +88,8 @@ describe('pipelines on a cluster', () => {
         else await broker.publishBatch(Array.from({ length: i }, () => i), { list: key, pipeline: pipe });
       }
     });
-    expect(results).toEqual(keys.map((_, i) => (i % 3 === 0 ? expect.stringMatching(/^\d+-\d+$/) : i)));
+    const entryId: unknown = expect.stringMatching(/^\d+-\d+$/);
+    expect(results).toEqual(keys.map((_, i): unknown => (i % 3 === 0 ? entryId : i)));
   });
 
   it('run atomically within one hash slot, and explain hash tags when keys span slots', async () => {
@@ -135,16 +136,16 @@ describe('blocking readers on a cluster', () => {
     const broker = makeBroker({ gracefulTimeout: 100 });
     const [a, b] = await Promise.all([admin.keyOn(7000, uid('stall-a')), admin.keyOn(7000, uid('stall-b'))]);
     const started = new Inbox<string>();
-    broker.subscriber(new ListSub(a!), async () => {
+    broker.subscriber(new ListSub(a), async () => {
       started.push('a');
       await new Promise(() => undefined);
     });
     const gotB = new Inbox<number>();
-    broker.subscriber(new ListSub(b!), (n: number) => gotB.push(n));
+    broker.subscriber(new ListSub(b), (n: number) => gotB.push(n));
     await broker.start();
-    await broker.publish(0, { list: a! });
+    await broker.publish(0, { list: a });
     await started.next();
-    for (let n = 0; n < 5; n += 1) await broker.publish(n, { list: b! });
+    for (let n = 0; n < 5; n += 1) await broker.publish(n, { list: b });
     expect(await gotB.take(5)).toEqual([0, 1, 2, 3, 4]);
   });
 });

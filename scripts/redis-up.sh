@@ -17,11 +17,11 @@ mkdir -p "$DIR"
 log() { printf 'redis:up: %s\n' "$*"; }
 
 ensure_binaries() {
-  if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then return; fi
-  log "redis-server not found; installing it with apt-get"
-  if [ "$(id -u)" -ne 0 ]; then echo "redis:up: install redis-server (apt-get install redis-server) and retry" >&2; exit 1; fi
+  if command -v redis-server >/dev/null && command -v redis-cli >/dev/null && command -v openssl >/dev/null; then return; fi
+  log "redis-server, redis-cli or openssl not found; installing them with apt-get"
+  if [ "$(id -u)" -ne 0 ]; then echo "redis:up: install redis-server redis-tools openssl (apt-get) and retry" >&2; exit 1; fi
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools openssl >/dev/null
 }
 
 ping() { redis-cli -h 127.0.0.1 -p "$1" PING 2>/dev/null | grep -q PONG; }

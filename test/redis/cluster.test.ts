@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { ListSub, OptionError, RedisClusterBroker, SetupError, StreamSub, slotOf, withHashTag } from '../../src/index.js';
 import { ClusterAdmin } from '../helpers/cluster-admin.js';
-import { clusterTarget, eventually, Inbox, uid } from '../helpers/redis.js';
+import { clusterTarget, eventually, Inbox, recordingLogger, uid } from '../helpers/redis.js';
 
 const { makeBroker, rawClient } = clusterTarget;
 const admin = new ClusterAdmin([7000, 7001, 7002, 7003, 7004, 7005]);
@@ -113,6 +113,16 @@ describe('pipelines on a cluster', () => {
 });
 
 describe('dead letters on a cluster', () => {
+  it('warn at start, explaining hash tags, when the dead-letter stream is in another slot', async () => {
+    const logger = recordingLogger();
+    const broker = makeBroker({ logger });
+    const stream = uid('dlq-slots');
+    broker.subscriber(new StreamSub(stream, { group: 'g', consumer: 'c', deadLetter: `${stream}:dlq` }), () => undefined);
+    await broker.start();
+    const warning = logger.lines.find((l) => l.level === 'warn' && l.message.includes('another hash slot'));
+    expect(warning?.message).toContain(`"{${stream}}" and "{${stream}}:dlq"`);
+  });
+
   it('move entries atomically when the dead-letter stream shares the hash tag', async () => {
     const broker = makeBroker();
     const stream = withHashTag(uid('dlq'));

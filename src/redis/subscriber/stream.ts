@@ -11,6 +11,7 @@
 import { GroupNotFoundError, SetupError } from '../../core/errors.js';
 import { Message, type Settler } from '../../core/message.js';
 import type { BlockingConnection } from '../connection/strategy.js';
+import { withHashTag } from '../hashtag.js';
 import type { StreamSub } from '../sources.js';
 import { Claimer } from './claim.js';
 import { deadLetter, type DeadLetterReason, type DeadLetterTarget } from './dead-letter.js';
@@ -51,6 +52,15 @@ export class StreamSubscriber extends ReadLoop {
   }
 
   protected async prepare(): Promise<void> {
+    const dlq = this.#source.deadLetter;
+    if (dlq !== undefined && !this.deps.strategy.atomicAcross([this.name, dlq])) {
+      this.deps.logger.warn(
+        { subscriber: this.name },
+        `Dead letters of "${this.name}" go to "${dlq}" in another hash slot, so each move is XADD then XACK ` +
+          `(at-least-once: a crash in between duplicates the dead letter). For one atomic MULTI, give both a hash tag, ` +
+          `e.g. "${withHashTag(this.name)}" and "${withHashTag(this.name, 'dlq')}".`,
+      );
+    }
     if (this.#group) {
       await this.#createGroup();
       this.#cursor = '0';

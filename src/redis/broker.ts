@@ -51,10 +51,11 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
   protected readonly connection: ConnectionConfig;
   readonly #settings: BrokerSettings;
   readonly #lifecycle: Lifecycle;
-  readonly #strategy: ConnectionStrategy;
-  readonly #producer: RedisProducer;
-  readonly #hub: PubSubHub;
-  readonly #inbox: ReplyInbox;
+  readonly #ownStrategy: ConnectionStrategy;
+  #strategy!: ConnectionStrategy;
+  #producer!: RedisProducer;
+  #hub!: PubSubHub;
+  #inbox!: ReplyInbox;
   #running: RuntimeSubscriber[] = [];
 
   /**
@@ -68,10 +69,8 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
     this.logger = resolveLogger(opts.logger);
     this.connection = resolveConnection(address, opts, this.optionKeys());
     this.#settings = resolveSettings(opts, randomUUID);
-    this.#strategy = this.createStrategy(this.connection, opts);
-    this.#producer = new RedisProducer(this.#strategy);
-    this.#hub = new PubSubHub(this.#strategy);
-    this.#inbox = new ReplyInbox(this.#hub, this.logger);
+    this.#ownStrategy = this.createStrategy(this.connection, opts);
+    this.#wire(this.#ownStrategy);
     this.#lifecycle = new Lifecycle({
       connect: () => this.#strategy.connect(),
       start: () => this.#startSubscribers(),
@@ -200,6 +199,20 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
     return finishPipeline(await this.#strategy.exec(commands, options.atomic ?? false), transforms);
   }
 
+  /**
+   * @internal TestRedisBroker runs the broker on another strategy (in memory) while it is idle;
+   * undefined goes back to the broker's own.
+   */
+  useStrategy(strategy: ConnectionStrategy | undefined): void {
+    if (this.state !== 'idle') throw new SetupError(`A broker can change its connection only while idle; it is ${this.state}. Stop it first.`);
+    this.#wire(strategy ?? this.#ownStrategy);
+  }
+
+  /** @internal Every subscriber and publisher registered here or in included routers. */
+  registrations(): { subscribers: RedisSubscriber[]; publishers: RedisPublisher[] } {
+    return { subscribers: this.resolveSubscribers().map((r) => r.item), publishers: this.resolvePublishers().map((r) => r.item) };
+  }
+
   /** @internal Publisher objects send through here. */
   sendTo(destination: Destination, body: unknown, options: PublishOptions, middlewares: readonly Middleware[] | undefined): Promise<PublishResult | undefined> {
     return this.#send('publish', destination, body, options, false, middlewares);
@@ -268,6 +281,13 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
     await this.#strategy.close();
   }
 
+  #wire(strategy: ConnectionStrategy): void {
+    this.#strategy = strategy;
+    this.#producer = new RedisProducer(strategy);
+    this.#hub = new PubSubHub(strategy);
+    this.#inbox = new ReplyInbox(this.#hub, this.logger);
+  }
+
   #bindPublishers(): void {
     for (const { item, prefix } of this.resolvePublishers()) item.bind(this, prefix);
   }
@@ -277,7 +297,7 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
     const source: Source = subscriber.source.withPrefix(resolved.prefix);
     const config: ConsumerConfig = {
       name: source.name,
-      handler: subscriber.handler,
+      handler: subscriber.runnable,
       schema: subscriber.options.schema,
       middlewares: [...resolved.middlewares, ...(subscriber.options.middlewares ?? [])],
       ackPolicy: subscriber.options.ackPolicy ?? resolved.ackPolicy ?? AckPolicy.NACK_ON_ERROR,

@@ -42,6 +42,7 @@ export class RedisSubscriber {
   readonly source: Source;
   readonly options: SubscriberOptions;
   readonly handler: Handler;
+  #wrap: ((handler: Handler) => Handler) | undefined;
 
   constructor(input: SourceInput, options: SubscriberOptions, handler: Handler) {
     this.source = toSource(input);
@@ -68,6 +69,16 @@ export class RedisSubscriber {
     }
     this.options = options;
     this.handler = handler;
+  }
+
+  /** @internal The handler the broker runs: the user's, or wrapped by a TestRedisBroker spy. */
+  get runnable(): Handler {
+    return this.#wrap ? this.#wrap(this.handler) : this.handler;
+  }
+
+  /** @internal Wraps (or, with undefined, unwraps) the handler for the next start. */
+  intercept(wrap: ((handler: Handler) => Handler) | undefined): void {
+    this.#wrap = wrap;
   }
 }
 
@@ -110,6 +121,7 @@ export class RedisPublisher {
   readonly options: PublisherOptions;
   readonly #destination: Destination;
   #host: PublisherHost | undefined;
+  #observer: ((body: unknown) => void) | undefined;
   #prefix = '';
 
   constructor(target: string | Target | Source, options: PublisherOptions = {}) {
@@ -135,6 +147,7 @@ export class RedisPublisher {
         new SetupError(`Publisher to "${this.#destination.name}" belongs to a router that no broker includes yet; call broker.includeRouter() first.`),
       );
     }
+    this.#observer?.(body);
     const merged: PublishOptions = {
       ...options,
       headers: { ...this.options.headers, ...options.headers },
@@ -153,6 +166,11 @@ export class RedisPublisher {
   /** @internal */
   unbind(): void {
     this.#host = undefined;
+  }
+
+  /** @internal Sees every body published through this publisher (TestRedisBroker spies). */
+  observe(observer: ((body: unknown) => void) | undefined): void {
+    this.#observer = observer;
   }
 }
 

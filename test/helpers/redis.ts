@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { afterEach } from 'vitest';
 import { RedisBroker, RedisClusterBroker, type Logger, type RedisBrokerOptions } from '../../src/index.js';
+import { MemoryRedis, TestRedisBroker } from '../../src/testing/index.js';
+import { asText, MemorySubscriber } from '../../src/testing/memory/strategy.js';
 import { redisTargets } from './targets.js';
 
 const topology = redisTargets();
@@ -23,9 +25,20 @@ afterEach(async () => {
 
 export type RawClient = Redis | Cluster;
 
+/**
+ * What the in-memory Redis of TestRedisBroker cannot reproduce, in one place. A test that needs
+ * one of these runs only on the targets that can (`target.can(…)`).
+ */
+export const MEMORY_CANNOT = {
+  sockets: 'it opens no socket: there are no connections to count and no node to be unreachable',
+  processes: 'another process cannot reach it',
+} as const;
+export type Capability = keyof typeof MEMORY_CANNOT;
+
 /** One Redis topology the behaviour suites run against; only the broker factory differs. */
 export interface RedisTarget {
-  readonly name: 'single' | 'cluster';
+  readonly name: 'single' | 'cluster' | 'memory';
+  readonly can: (capability: Capability) => boolean;
   readonly url: string;
   /** A broker for this topology, closed after the test. */
   readonly makeBroker: (options?: RedisBrokerOptions) => RedisBroker;
@@ -42,6 +55,7 @@ const defaults: RedisBrokerOptions = { logger: null, gracefulTimeout: 3000 };
 
 export const singleTarget: RedisTarget = {
   name: 'single',
+  can: () => true,
   url: SINGLE_URL,
   makeBroker: (options = {}) => track(new RedisBroker(SINGLE_URL, { ...defaults, ...options })),
   rawClient: () => track(new Redis(SINGLE_URL, { protocol: 2 })),
@@ -49,6 +63,7 @@ export const singleTarget: RedisTarget = {
 
 export const clusterTarget: RedisTarget = {
   name: 'cluster',
+  can: () => true,
   url: CLUSTER_URL,
   makeBroker: (options = {}) => track(new RedisClusterBroker(CLUSTER_URL, { ...defaults, ...options })),
   rawClient: () => {
@@ -57,8 +72,52 @@ export const clusterTarget: RedisTarget = {
   },
 };
 
+/** One in-memory Redis per test process, shared by its brokers like a real server. */
+const memory = new MemoryRedis();
+/** A port nothing listens on: a memory broker that opened a socket would fail. */
+const CLOSED_PORT_URL = 'redis://127.0.0.1:1';
+
+export const memoryTarget: RedisTarget = {
+  name: 'memory',
+  can: (capability) => !(capability in MEMORY_CANNOT),
+  url: CLOSED_PORT_URL,
+  makeBroker: (options = {}) => {
+    const broker = new RedisBroker(CLOSED_PORT_URL, { ...defaults, ...options });
+    new TestRedisBroker(broker, { redis: memory });
+    return track(broker);
+  },
+  rawClient: () => memoryClient(memory),
+};
+
 /** Every topology a behaviour suite runs against. */
-export const targets: readonly RedisTarget[] = [singleTarget, clusterTarget];
+export const targets: readonly RedisTarget[] = [memoryTarget, singleTarget, clusterTarget];
+/** The topologies with real Redis processes. */
+export const realTargets: readonly RedisTarget[] = [singleTarget, clusterTarget];
+
+/**
+ * The ioredis methods the suites use, answered by the in-memory Redis: `xlen(k)` runs XLEN,
+ * `xrangeBuffer(…)` keeps bulk strings as Buffers, `on`/`subscribe` act as a subscriber.
+ */
+function memoryClient(redis: MemoryRedis): RawClient {
+  let subscriber: MemorySubscriber | undefined;
+  const sub = (): MemorySubscriber => (subscriber ??= new MemorySubscriber(redis));
+  const client = new Proxy({}, {
+    get: (_target, property) => {
+      const name = String(property);
+      if (name === 'then') return undefined;
+      if (name === 'quit') return () => Promise.resolve(subscriber?.quit() ?? 'OK');
+      if (name === 'on') return (event: 'messageBuffer', listener: (c: Buffer, p: Buffer) => void) => sub().on(event, listener);
+      if (name === 'subscribe') return (...channels: string[]) => sub().call('subscribe', ...channels);
+      const binary = name.endsWith('Buffer');
+      const command = (binary ? name.slice(0, -'Buffer'.length) : name).toUpperCase();
+      return async (...args: Array<string | Buffer | number>) => {
+        const reply = await redis.execute(command, args);
+        return binary ? reply : asText(reply);
+      };
+    },
+  });
+  return client as RawClient;
+}
 
 /** A single-node broker that is closed after the test. */
 export const makeBroker = singleTarget.makeBroker;

@@ -2,7 +2,7 @@
  * Creating ioredis clients from the resolved options, with the protocol pinned and a clear
  * error when Redis cannot be reached.
  */
-import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { NotConnectedError } from '../../core/errors.js';
 import type { ConnectionConfig } from '../options.js';
 
@@ -61,7 +61,7 @@ export async function connectClient(client: Redis, address: string): Promise<voi
 }
 
 /** Closes a client politely (QUIT after pending replies), or at once with `force`. */
-export async function closeClient(client: Redis | Cluster, force = false): Promise<void> {
+export async function closeClient(client: { readonly status: string; quit(): Promise<unknown>; disconnect(): void }, force = false): Promise<void> {
   if (client.status === 'end') return;
   try {
     if (client.status === 'ready' && !force) await client.quit();

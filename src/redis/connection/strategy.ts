@@ -2,7 +2,6 @@
  * The connection strategy is the only code that knows the topology (single node, cluster,
  * Sentinel). Subscribers, the producer and the RPC inbox talk to Redis only through it.
  */
-import type { Cluster, Redis } from 'ioredis';
 
 /** One Redis command: its name, the key that routes it (on a cluster), and every argument (the key included). */
 export interface QueuedCommand {
@@ -33,7 +32,7 @@ export interface CommandClient {
 }
 
 export interface ConnectionStrategy {
-  readonly topology: 'single' | 'cluster' | 'sentinel';
+  readonly topology: 'single' | 'cluster' | 'sentinel' | 'memory';
   /** A human label of where Redis is, for errors and logs. */
   readonly address: string;
   /** Opens the shared, auto-pipelined command connection; resolves when it is ready. */
@@ -51,5 +50,15 @@ export interface ConnectionStrategy {
   close(): Promise<void>;
 }
 
-/** A connection (or, on a cluster, a set of them) in subscriber mode. */
-export type SubscriberClient = Redis | Cluster;
+/**
+ * A connection (or, on a cluster, a set of them) in subscriber mode: an ioredis Redis or Cluster,
+ * or the in-memory one of redstream/testing.
+ */
+export interface SubscriberClient {
+  call(command: string, ...args: Array<string | Buffer | number>): Promise<unknown>;
+  on(event: 'messageBuffer' | 'smessageBuffer', listener: (channel: Buffer, payload: Buffer) => void): unknown;
+  on(event: 'pmessageBuffer', listener: (pattern: Buffer, channel: Buffer, payload: Buffer) => void): unknown;
+  readonly status: string;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+}

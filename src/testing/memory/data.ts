@@ -1,0 +1,106 @@
+/**
+ * The in-memory Redis's data: lists, streams with consumer groups (PEL, delivery counts, idle
+ * times) and strings, with Redis's error texts where redstream or a test looks at them.
+ */
+
+export class ReplyError extends Error {
+  override readonly name = 'ReplyError';
+}
+
+export const wrongType = (): ReplyError => new ReplyError('WRONGTYPE Operation against a key holding the wrong kind of value');
+
+/** A stream entry ID. */
+export interface StreamId {
+  readonly ms: number;
+  readonly seq: number;
+}
+
+export function formatId(id: StreamId): string {
+  return `${id.ms}-${id.seq}`;
+}
+
+/** Parses `ms-seq`, `ms` (seq = `missingSeq`), `-` and `+`. */
+export function parseId(text: string, missingSeq = 0): StreamId {
+  if (text === '-') return { ms: 0, seq: 0 };
+  if (text === '+') return { ms: Number.MAX_SAFE_INTEGER, seq: Number.MAX_SAFE_INTEGER };
+  const match = /^(\d+)(?:-(\d+))?$/.exec(text);
+  if (!match) throw new ReplyError('ERR Invalid stream ID specified as stream command argument');
+  return { ms: Number(match[1]), seq: match[2] === undefined ? missingSeq : Number(match[2]) };
+}
+
+export function compare(a: StreamId, b: StreamId): number {
+  return a.ms === b.ms ? a.seq - b.seq : a.ms - b.ms;
+}
+
+export interface StreamEntry {
+  readonly id: StreamId;
+  readonly fields: Buffer[];
+}
+
+export interface PendingEntry {
+  consumer: string;
+  deliveredAt: number;
+  count: number;
+}
+
+export class ConsumerGroup {
+  lastDelivered: StreamId;
+  /** By formatted ID, in insertion order; sorted when listed. */
+  readonly pending = new Map<string, PendingEntry>();
+  readonly consumers = new Set<string>();
+
+  constructor(lastDelivered: StreamId) {
+    this.lastDelivered = lastDelivered;
+  }
+
+  /** Pending IDs, oldest first. */
+  pendingIds(): string[] {
+    return [...this.pending.keys()].sort((a, b) => compare(parseId(a), parseId(b)));
+  }
+}
+
+export class MemoryStream {
+  readonly type = 'stream' as const;
+  entries: StreamEntry[] = [];
+  lastId: StreamId = { ms: 0, seq: 0 };
+  readonly groups = new Map<string, ConsumerGroup>();
+
+  /** The next automatic ID: time-based, always above the last one. */
+  nextId(now: number): StreamId {
+    return now > this.lastId.ms ? { ms: now, seq: 0 } : { ms: this.lastId.ms, seq: this.lastId.seq + 1 };
+  }
+
+  find(id: StreamId): StreamEntry | undefined {
+    return this.entries.find((entry) => compare(entry.id, id) === 0);
+  }
+
+  /** Entries with from < id (or from <= id when `inclusive`), in order. */
+  after(from: StreamId, inclusive = false): StreamEntry[] {
+    return this.entries.filter((entry) => (inclusive ? compare(entry.id, from) >= 0 : compare(entry.id, from) > 0));
+  }
+}
+
+export class MemoryList {
+  readonly type = 'list' as const;
+  items: Buffer[] = [];
+}
+
+export class MemoryString {
+  readonly type = 'string' as const;
+  value: Buffer;
+
+  constructor(value: Buffer) {
+    this.value = value;
+  }
+}
+
+export type MemoryValue = MemoryStream | MemoryList | MemoryString;
+
+/** `[id, [field, value, …]]` as Redis replies. */
+export function entryReply(entry: StreamEntry): [Buffer, Buffer[]] {
+  return [Buffer.from(formatId(entry.id)), entry.fields];
+}
+
+export function toBuffer(value: string | Buffer | number): Buffer {
+  return Buffer.isBuffer(value) ? value : Buffer.from(String(value));
+}

@@ -59,6 +59,12 @@ export class Spy<Body = unknown> {
     return this.calls.slice(0, count);
   }
 
+  /** Resolves with the next call made after this one is asked for. */
+  async nextCall(timeout = 5000): Promise<SpyCall<Body>> {
+    const index = this.calls.length;
+    return (await this.waitCalls(index + 1, timeout))[index]!;
+  }
+
   /** Forgets every call. */
   reset(): void {
     this.calls.length = 0;

@@ -19,7 +19,8 @@
 import type { Handler } from '../core/consume.js';
 import { SetupError } from '../core/errors.js';
 import type { RedisBroker } from '../redis/broker.js';
-import { RedisPublisher, RedisSubscriber } from '../redis/registration.js';
+import type { RedisPublisher} from '../redis/registration.js';
+import { RedisSubscriber } from '../redis/registration.js';
 import { MemoryRedis } from './memory/redis.js';
 import { MemoryStrategy } from './memory/strategy.js';
 import { Spy } from './spy.js';

@@ -113,7 +113,7 @@ function settle(run: () => unknown): Promise<unknown> {
   try {
     return Promise.resolve(run());
   } catch (error) {
-    return Promise.reject(error as Error);
+    return Promise.reject(error);
   }
 }
 

@@ -2,12 +2,13 @@
  * Stream commands of the in-memory Redis: XADD, XRANGE/XREVRANGE, XLEN, XDEL, XGROUP, XREAD,
  * XREADGROUP, XACK, XPENDING, XAUTOCLAIM, XINFO GROUPS, with Redis's replies and errors.
  */
+import type {
+  MemoryStream} from './data.js';
 import {
   compare,
   ConsumerGroup,
   entryReply,
   formatId,
-  MemoryStream,
   parseId,
   ReplyError,
   toBuffer,

@@ -113,7 +113,7 @@ function settle(run: () => unknown): Promise<unknown> {
   try {
     return Promise.resolve(run());
   } catch (error) {
-    return Promise.reject(error);
+    return Promise.reject(error instanceof Error ? error : new Error(String(error)));
   }
 }
 

@@ -7,19 +7,24 @@ import { OptionError, SetupError } from '../core/errors.js';
 /** Options of a Pub/Sub channel. */
 export interface PubSubOptions {
   /**
-   * Subscribe with PSUBSCRIBE. Switched on automatically when the name has `*` or a `{param}`.
+   * Subscribe with PSUBSCRIBE. Switched on automatically when the name has `*` or a `{param}`
+   * (an identifier in braces; other braces, like the hash tag of `{user:42}.events`, are literal).
    * @defaultValue `false`
    * @see https://redis.io/docs/latest/commands/psubscribe/
    */
   readonly pattern?: boolean;
   /**
    * Use sharded Pub/Sub (SSUBSCRIBE / SPUBLISH): on a cluster, messages go only to the shard
-   * that owns the channel's slot. Cannot be combined with patterns.
+   * that owns the channel's slot. Cannot be combined with patterns; braces in a sharded channel
+   * are always a hash tag (`{orders}.created` and `{orders}.paid` share a shard).
    * @defaultValue `false`
    * @see https://redis.io/docs/latest/commands/ssubscribe/
    */
   readonly sharded?: boolean;
 }
+
+/** `{name}` in a channel template: an identifier in braces. */
+const PATH_PARAM = /\{[A-Za-z_][A-Za-z0-9_]*\}/;
 
 /** A Pub/Sub channel: at-most-once, subscribers that are offline miss messages. */
 export class PubSub {
@@ -35,8 +40,8 @@ export class PubSub {
     checkBoolean('pattern', options.pattern);
     checkBoolean('sharded', options.sharded);
     this.name = name;
-    this.pattern = options.pattern === true || name.includes('*') || /\{[^{}]+\}/.test(name);
     this.sharded = options.sharded ?? false;
+    this.pattern = options.pattern === true || name.includes('*') || (!this.sharded && PATH_PARAM.test(name));
     if (this.sharded && this.pattern) {
       throw new OptionError('sharded', true, `false for the pattern channel "${name}" (sharded Pub/Sub has no patterns)`);
     }

@@ -55,7 +55,23 @@ describe.each(targets)('on $name', ({ name, makeBroker }) => {
       expect(msg.body).toBe(1);
     });
 
-    it('delivers sharded Pub/Sub (SSUBSCRIBE/SPUBLISH) on a single node', async () => {
+    it('reads braces that hold no identifier, and every brace of a sharded channel, as literal (hash tags)', async () => {
+      const broker = makeBroker();
+      const base = uid('braces');
+      const got = new Inbox<string>();
+      const literal = `${base}.{user:42}.events`;
+      const sharded = `{${base}}.orders`;
+      broker.subscriber(literal, (body: string, msg) => got.push(`${msg.source.name}=${body}`));
+      broker.subscriber(new PubSub(sharded, { sharded: true }), (body: string, msg) => got.push(`${msg.source.name}=${body}`));
+      expect(new PubSub(literal).pattern).toBe(false);
+      expect(new PubSub(`${base}.{id}`).pattern).toBe(true);
+      await broker.start();
+      await broker.publish('a', literal);
+      await broker.publish('b', { channel: new PubSub(sharded, { sharded: true }) });
+      expect((await got.take(2)).sort()).toEqual([`${literal}=a`, `${sharded}=b`]);
+    });
+
+    it('delivers sharded Pub/Sub (SSUBSCRIBE/SPUBLISH)', async () => {
       const broker = makeBroker();
       const channel = uid('sharded');
       const got = new Inbox<unknown>();

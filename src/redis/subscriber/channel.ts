@@ -29,7 +29,8 @@ export class ChannelSubscriber implements RuntimeSubscriber {
     this.#pool = new WorkerPool(maxWorkers);
     this.#source = source;
     this.name = source.name;
-    this.#template = compileChannel(source.name);
+    // Only a pattern has params; any other name is subscribed to exactly as written.
+    this.#template = source.pattern ? compileChannel(source.name) : { address: source.name, match: () => ({}) };
     this.#hub = hub;
     this.#config = config;
     this.#logger = logger;

@@ -11,7 +11,8 @@ export interface ChannelTemplate {
   readonly match: (channel: string) => Record<string, string>;
 }
 
-const PARAM = /\{([^{}]+)\}/g;
+/** Only an identifier in braces is a param; other braces (hash tags such as `{user:42}`) are literal. */
+const PARAM = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
 export function compileChannel(template: string): ChannelTemplate {
   const names: string[] = [];
@@ -20,9 +21,6 @@ export function compileChannel(template: string): ChannelTemplate {
   for (const found of template.matchAll(PARAM)) {
     const name = found[1] as string;
     if (names.includes(name)) throw new SetupError(`Channel "${template}" uses the path param {${name}} twice; give each param its own name.`);
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-      throw new SetupError(`Channel "${template}" has the path param {${name}}; a param name is letters, digits and _.`);
-    }
     names.push(name);
     regex += literal(template.slice(last, found.index)) + `(?<${name}>[^.]+)`;
     last = found.index + found[0].length;

@@ -1,0 +1,140 @@
+/**
+ * redstream's side of every scenario.
+ */
+import { ListSub, PubSub, RedisBroker, RedisClusterBroker, StreamSub, type Source } from '../../src/index.js';
+import type { Scenario } from './scenario.js';
+import { Countdown, Latency, payload, peakRssMb, perSecond, rssMb, URLS, withInFlight, type Result } from './measure.js';
+
+type Body = { t: number } & Record<string, unknown>;
+
+function makeBroker(s: Scenario): RedisBroker {
+  const options = { logger: null, gracefulTimeout: 2000 };
+  return s.topology === 'single' ? new RedisBroker(URLS.single, options) : new RedisClusterBroker(URLS.cluster, options);
+}
+
+function sources(s: Scenario, key: string): Source[] {
+  const batch = s.dest.endsWith('batch');
+  switch (s.dest) {
+    case 'channel':
+      return [new PubSub(key)];
+    case 'list':
+    case 'list-batch':
+      return [new ListSub(key, { batch, maxRecords: s.batch })];
+    case 'stream':
+      return [new StreamSub(key, { maxRecords: s.batch, lastId: '0' })];
+    case 'stream-group':
+    case 'stream-group-batch':
+      return Array.from({ length: s.consumers }, (_, i) => new StreamSub(key, { group: 'g', consumer: `c${i}`, maxRecords: s.batch, lastId: '0', batch }));
+  }
+}
+
+function target(s: Scenario, key: string): { channel: string } | { list: string } | { stream: string } {
+  if (s.dest === 'channel') return { channel: key };
+  if (s.dest.startsWith('list')) return { list: key };
+  return { stream: key };
+}
+
+/** Throughput: publish N with many in flight, consume them; separately (stored kinds) and overlapped. */
+export async function throughput(s: Scenario, key: string): Promise<Result> {
+  const broker = makeBroker(s);
+  const body = payload(s.payload);
+  const latency = new Latency();
+  const done = new Countdown(s.messages);
+  const rss: number[] = [];
+  const handle = (item: Body | Body[]): void => {
+    const items = Array.isArray(item) ? item : [item];
+    for (const one of items) if (!s.separate) latency.add(one.t);
+    done.tick(items.length);
+    if (s.rssEvery && done.count % s.rssEvery < items.length) rss.push(rssMb());
+  };
+  for (const source of sources(s, key)) broker.subscriber(source, { maxWorkers: s.inFlight }, handle as (b: unknown) => void);
+  const to = target(s, key);
+  const publish = (): Promise<void> => withInFlight(s.messages, s.inFlight, () => broker.publish({ ...body, t: performance.now() }, to as { list: string }));
+  let publishRate: number;
+  let start: number;
+  if (s.separate) {
+    await broker.connect();
+    const p0 = performance.now();
+    await publish();
+    publishRate = perSecond(s.messages, p0, performance.now());
+    start = performance.now();
+    await broker.start();
+  } else {
+    await broker.start();
+    start = performance.now();
+    await publish();
+    publishRate = perSecond(s.messages, start, performance.now());
+  }
+  await done.finished;
+  const consumeRate = perSecond(s.messages, start, done.lastAt);
+  await broker.close();
+  return {
+    scenario: s.id, impl: 'redstream', topology: s.topology, payload: s.payload, messages: s.messages,
+    rate: s.separate ? consumeRate : perSecond(s.messages, start, done.lastAt), publishRate, consumeRate,
+    ...(s.separate ? {} : { p50: latency.percentile(50), p99: latency.percentile(99) }),
+    peakRssMb: peakRssMb(),
+    ...(s.rssEvery ? { note: `RSS ${rss[0]} MB after the first ${s.rssEvery} consumed, ${rss[rss.length - 1]} MB after the last` } : {}),
+  };
+}
+
+/** Ping-pong: one message in flight; the handler republishes it; round trips per second. */
+export async function pingPong(s: Scenario, key: string): Promise<Result> {
+  const broker = makeBroker(s);
+  const body = payload(s.payload);
+  const latency = new Latency();
+  const done = new Countdown(s.messages);
+  const to = target(s, key) as { list: string };
+  const [source] = sources({ ...s, consumers: 1, batch: 1 }, key);
+  broker.subscriber(source!, async (message: Body) => {
+    latency.add(message.t);
+    done.tick();
+    if (done.count < s.messages) await broker.publish({ ...message, t: performance.now() }, to);
+  });
+  await broker.start();
+  const start = performance.now();
+  await broker.publish({ ...body, t: performance.now() }, to);
+  await done.finished;
+  const rate = perSecond(s.messages, start, done.lastAt);
+  await broker.close();
+  return { scenario: s.id, impl: 'redstream', topology: s.topology, payload: s.payload, messages: s.messages, rate, p50: latency.percentile(50), p99: latency.percentile(99), peakRssMb: peakRssMb() };
+}
+
+/** Request/reply round trips with `callers` concurrent callers. */
+export async function rpc(s: Scenario, key: string): Promise<Result> {
+  const server = makeBroker(s);
+  const client = makeBroker(s);
+  server.subscriber(key, { maxWorkers: s.inFlight }, (message: Body) => message);
+  await server.start();
+  await client.connect();
+  const body = payload(s.payload);
+  const latency = new Latency();
+  const start = performance.now();
+  await withInFlight(s.messages, s.inFlight, async () => {
+    const sent = performance.now();
+    await client.request({ ...body, t: sent }, { channel: key, timeout: 30_000 });
+    latency.add(sent);
+  });
+  const rate = perSecond(s.messages, start, performance.now());
+  await Promise.all([server.close(), client.close()]);
+  return { scenario: s.id, impl: 'redstream', topology: s.topology, payload: s.payload, messages: s.messages, rate, p50: latency.percentile(50), p99: latency.percentile(99), peakRssMb: peakRssMb(), note: 'p50/p99: whole request → reply' };
+}
+
+/** N stream publishes spread over keys on every master, with and without broker.pipeline(). */
+export async function pipelined(s: Scenario, keys: string[]): Promise<Result> {
+  const broker = makeBroker(s);
+  await broker.connect();
+  const body = payload(s.payload);
+  const start = performance.now();
+  if (s.usePipeline) {
+    for (let sent = 0; sent < s.messages; sent += s.batch) {
+      await broker.pipeline(async (pipe) => {
+        for (let i = sent; i < Math.min(sent + s.batch, s.messages); i += 1) await broker.publish({ ...body, t: 0 }, { stream: keys[i % keys.length]!, pipeline: pipe });
+      });
+    }
+  } else {
+    await withInFlight(s.messages, s.inFlight, (i) => broker.publish({ ...body, t: 0 }, { stream: keys[i % keys.length]! }));
+  }
+  const rate = perSecond(s.messages, start, performance.now());
+  await broker.close();
+  return { scenario: s.id, impl: 'redstream', topology: s.topology, payload: s.payload, messages: s.messages, rate, peakRssMb: peakRssMb() };
+}

@@ -1,0 +1,100 @@
+/**
+ * `npm run bench [-- --quick] [-- --only <text>]`: starts the local Redis topologies, runs every
+ * scenario in its own child process, prints a table, and writes bench/results/latest.json and
+ * latest.md. Ratios compare implementations measured in this same run.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { Result } from './lib/measure.js';
+import { scenarios, type Scenario } from './lib/scenario.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined;
+
+function runOne(scenario: Scenario): Promise<Result | { error: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/worker.ts', JSON.stringify(scenario)], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10 * 60_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      const line = out.trim().split('\n').pop() ?? '';
+      try {
+        resolve(JSON.parse(line) as Result);
+      } catch {
+        resolve({ error: `exit ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}` });
+      }
+    });
+  });
+}
+
+const fmt = (n: number | undefined, digits = 0): string => (n === undefined || Number.isNaN(n) ? '' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+
+function ratio(row: Result, rows: Result[], field: 'rate' | 'publishRate' | 'consumeRate', against: Result['impl']): number | undefined {
+  const peer = rows.find((r) => r.impl === against && r.scenario === row.scenario && r.topology === row.topology && r.payload === row.payload);
+  const mine = row[field];
+  const theirs = peer?.[field];
+  return mine !== undefined && theirs ? Math.round((mine / theirs) * 100) / 100 : undefined;
+}
+
+function table(rows: Result[]): string {
+  const header = '| scenario | topology | payload | impl | msg/s | publish/s | consume/s | p50 ms | p99 ms | peak RSS MB | vs raw (consume / publish) |';
+  const lines = rows.map((r) => {
+    const peerImpl = r.scenario.startsWith('jobs') ? 'bullmq' : 'raw ioredis';
+    const vs = r.impl === 'redstream' ? [ratio(r, rows, 'rate', peerImpl), ratio(r, rows, 'publishRate', peerImpl)].map((x) => (x === undefined ? '–' : `${x}×`)).join(' / ') : '';
+    return `| ${r.scenario} | ${r.topology} | ${r.payload} | ${r.impl} | ${fmt(r.rate)} | ${fmt(r.publishRate)} | ${fmt(r.consumeRate)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.peakRssMb, 1)} | ${vs}${r.note ? ` ${r.note}` : ''} |`;
+  });
+  return [header, `|${'---|'.repeat(11)}`, ...lines].join('\n');
+}
+
+async function main(): Promise<void> {
+  execFileSync('bash', ['scripts/redis-up.sh'], { cwd: root, stdio: 'inherit' });
+  const chosen = scenarios(quick).filter((s) => !only || s.id.includes(only));
+  const results: Result[] = [];
+  const failures: string[] = [];
+  const started = Date.now();
+  for (const [index, scenario] of chosen.entries()) {
+    const label = `${scenario.id} [${scenario.topology}, ${scenario.payload}, ${scenario.impl}]`;
+    const outcome = await runOne(scenario);
+    if ('error' in outcome) {
+      failures.push(`${label}: ${outcome.error}`);
+      process.stdout.write(`(${index + 1}/${chosen.length}) ${label}: FAILED ${outcome.error}\n`);
+    } else {
+      results.push(outcome);
+      process.stdout.write(`(${index + 1}/${chosen.length}) ${label}: ${fmt(outcome.rate)} msg/s\n`);
+    }
+  }
+  const redis = execFileSync('redis-server', ['--version']).toString().trim();
+  const meta = {
+    command: `npm run bench${quick ? ' -- --quick' : ''}${only ? ` -- --only "${only}"` : ''}`,
+    date: new Date().toISOString(),
+    node: process.version,
+    redis,
+    cpus: cpus().length,
+    seconds: Math.round((Date.now() - started) / 1000),
+  };
+  const md = [
+    `# redstream benchmark results`,
+    '',
+    `\`${meta.command}\` on ${meta.date}: Node ${meta.node}, ${meta.redis.split(' ').slice(0, 3).join(' ')}, ${meta.cpus} cores, ${meta.seconds} s.`,
+    'Each row ran in its own process; ratios compare rows of this same run. Latency is publish → handler start.',
+    '',
+    table(results),
+    ...(failures.length > 0 ? ['', '## Failed scenarios', '', ...failures.map((f) => `- ${f}`)] : []),
+    '',
+  ].join('\n');
+  mkdirSync(`${root}bench/results`, { recursive: true });
+  writeFileSync(`${root}bench/results/latest.json`, `${JSON.stringify({ ...meta, results, failures }, null, 2)}\n`);
+  writeFileSync(`${root}bench/results/latest.md`, md);
+  process.stdout.write(`\n${md}\n`);
+  if (failures.length > 0) process.exitCode = 1;
+}
+
+await main();

@@ -7,13 +7,14 @@ import { Countdown, Latency, payload, peakRssMb, perSecond, rawClient, withInFli
 
 export async function jobs(s: Scenario, key: string): Promise<Result> {
   // BullMQ keeps a queue's keys in one slot when its prefix is a hash tag.
-  const prefix = s.topology === 'cluster' ? `{${key}}` : key;
+  const name = key.replace(/[^a-z0-9-]/gi, '');
+  const prefix = s.topology === 'cluster' ? `{${name}}` : 'bench';
   const connection = () => rawClient(s.topology, { autoPipelining: false, blocking: true });
-  const queue = new Queue(key, { connection: connection(), prefix });
+  const queue = new Queue(name, { connection: connection(), prefix });
   const latency = new Latency();
   const done = new Countdown(s.messages);
   const worker = new Worker(
-    key,
+    name,
     async (job) => {
       latency.add((job.data as { t: number }).t);
       done.tick();

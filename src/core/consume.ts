@@ -45,9 +45,17 @@ export interface ConsumeOutcome {
   readonly error: unknown;
   /** The handler's return value when it succeeded. */
   readonly result: unknown;
+  /**
+   * Settles when the acknowledgement the ack policy decided reached Redis. It was decided after
+   * the handler finished; the caller may start the next message meanwhile. Never rejects.
+   */
+  readonly settled: Promise<void>;
 }
 
-/** Runs one message through the pipeline and settles it per the ack policy. Never throws. */
+/**
+ * Runs one message through the pipeline and settles it per the ack policy. Resolves once the
+ * handler (and its replies) finished; the settlement itself is `settled`. Never throws.
+ */
 export async function consume(config: ConsumerConfig, message: Message): Promise<ConsumeOutcome> {
   const middlewares = instantiate(config.middlewares, message);
   let error: unknown;
@@ -63,8 +71,8 @@ export async function consume(config: ConsumerConfig, message: Message): Promise
     error = caught;
   }
   error = await afterProcessed(middlewares, error, message, config.logger);
-  await settle(config, message, error);
-  return { error: error instanceof ControlFlowError ? undefined : error, result };
+  const settled = settle(config, message, error);
+  return { error: error instanceof ControlFlowError ? undefined : error, result, settled };
 }
 
 async function invoke(config: ConsumerConfig, message: Message): Promise<unknown> {

@@ -42,6 +42,8 @@ export abstract class ReadLoop implements RuntimeSubscriber {
   readonly #pause = new Pause();
   #readSince = 0;
   #watchdog: NodeJS.Timeout | undefined;
+  /** Acknowledgements still on their way to Redis; stop() waits for them. */
+  readonly #settling = new Set<Promise<void>>();
 
   constructor(deps: LoopDeps) {
     this.deps = deps;
@@ -64,7 +66,10 @@ export abstract class ReadLoop implements RuntimeSubscriber {
     clearInterval(this.#watchdog);
     this.#pause.wake();
     const deadline = Date.now() + gracefulTimeout;
-    const finished = (await this.#awaitLoop(this.#loop, deadline)) && (await this.#pool.drain(Math.max(0, deadline - Date.now())));
+    const finished =
+      (await this.#awaitLoop(this.#loop, deadline)) &&
+      (await this.#pool.drain(Math.max(0, deadline - Date.now()))) &&
+      (await settlesWithin(Promise.all(this.#settling), Math.max(0, deadline - Date.now())));
     if (!finished) {
       this.deps.logger.warn({ subscriber: this.name }, `Handlers still running after gracefulTimeout (${gracefulTimeout} ms); closing anyway.`);
     }
@@ -90,7 +95,7 @@ export abstract class ReadLoop implements RuntimeSubscriber {
   /** One read of at most `capacity` messages; empty when nothing arrived within the polling interval. */
   protected abstract read(connection: BlockingConnection, capacity: number): Promise<Message[]>;
 
-  /** Called when a message left the pipeline (settled or not). */
+  /** Called when a message left the pipeline and its settlement reached Redis (or failed). */
   protected processed(_message: Message): void {}
 
   /** Decides about a failed read; the default logs and retries with back-off. */
@@ -122,8 +127,18 @@ export abstract class ReadLoop implements RuntimeSubscriber {
         this.#readSince = 0;
       }
       // Everything read is started at once: a read never returns more than the free workers.
-      for (const message of messages) this.#pool.run(() => consume(this.deps.config, message).finally(() => this.processed(message)));
+      for (const message of messages) this.#pool.run(() => this.#process(message));
     }
+  }
+
+  /** Runs the handler in a worker slot; the slot frees when it finished, not when the ack arrived. */
+  async #process(message: Message): Promise<void> {
+    const { settled } = await consume(this.deps.config, message);
+    const tracked = settled.finally(() => {
+      this.#settling.delete(tracked);
+      this.processed(message);
+    });
+    this.#settling.add(tracked);
   }
 
   /**

@@ -13,6 +13,7 @@ import { Message, type Settler } from '../../core/message.js';
 import type { BlockingConnection } from '../connection/strategy.js';
 import { withHashTag } from '../hashtag.js';
 import type { StreamSub } from '../sources.js';
+import { AckBatcher } from './ack-batcher.js';
 import { Claimer } from './claim.js';
 import { deadLetter, type DeadLetterReason, type DeadLetterTarget } from './dead-letter.js';
 import { ReadLoop, type LoopDeps, type ReadFailure } from './runtime.js';
@@ -29,6 +30,7 @@ export class StreamSubscriber extends ReadLoop {
   readonly #group: Group | undefined;
   readonly #claimer: Claimer | undefined;
   readonly #deadLetter: DeadLetterTarget | undefined;
+  readonly #acks: AckBatcher | undefined;
   /** Group: the drain cursor (`0`, then the last pending ID read), `>` once drained. No group: last ID read. */
   #cursor = '>';
   #claimedLast = false;
@@ -44,6 +46,7 @@ export class StreamSubscriber extends ReadLoop {
     if (source.group !== undefined && source.consumer !== undefined) {
       this.#group = { name: source.group, consumer: source.consumer };
       this.#deadLetter = { strategy: deps.strategy, logger: deps.logger, stream: source.name, group: source.group, deadLetter: source.deadLetter };
+      this.#acks = new AckBatcher(deps.strategy.commands, source.name, source.group);
     }
     if (source.minIdleTime !== undefined) {
       const interval = Math.min(Math.max(Math.floor(source.minIdleTime / 2), source.pollingInterval), 30_000);
@@ -171,9 +174,7 @@ export class StreamSubscriber extends ReadLoop {
     const limit = this.#source.maxDeliveries;
     const send = (reason: DeadLetterReason, which: Entry[], cause: unknown): Promise<void> => deadLetter(this.#deadLetter!, which, reason, cause);
     return {
-      ack: async () => {
-        await this.deps.strategy.commands.send('XACK', this.name, [this.name, group.name, ...entries.map((e) => e.id)]);
-      },
+      ack: () => this.#acks!.ack(entries.map((e) => e.id)),
       // nack leaves entries pending, except those on their last allowed delivery.
       nack: (reason) => {
         const spent = limit === undefined ? [] : entries.filter((e) => (e.deliveryCount ?? 0) >= limit);

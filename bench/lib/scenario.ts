@@ -25,13 +25,13 @@ export interface Scenario {
 }
 
 export function scenarios(quick: boolean): Scenario[] {
-  const n = quick ? 20_000 : 200_000;
+  const n = quick ? 10_000 : 200_000;
   const list: Scenario[] = [];
   const base = { payload: 'small', inFlight: 100, batch: 100, consumers: 1, separate: false } as const;
   for (const topology of ['single', 'cluster'] as const) {
     for (const dest of ['channel', 'list', 'stream'] as const) {
       for (const impl of ['redstream', 'raw'] as const) {
-        list.push({ ...base, id: `ping-pong ${dest}`, kind: 'pingpong', impl, topology, dest: dest === 'stream' ? 'stream' : dest, messages: quick ? 3000 : 20_000, inFlight: 1, batch: 1 });
+        list.push({ ...base, id: `ping-pong ${dest}`, kind: 'pingpong', impl, topology, dest: dest === 'stream' ? 'stream' : dest, messages: quick ? 1500 : 20_000, inFlight: 1, batch: 1 });
       }
     }
     const throughput: Array<[Dest, number, boolean]> = [
@@ -45,7 +45,7 @@ export function scenarios(quick: boolean): Scenario[] {
         list.push({ ...base, id, kind: 'throughput', impl, topology, dest, consumers, separate, messages: n });
       }
     }
-    for (const [size, count] of [['1k', quick ? 10_000 : 100_000], ['64k', quick ? 1000 : 5000]] as const) {
+    for (const [size, count] of [['1k', quick ? 5000 : 100_000], ['64k', quick ? 500 : 5000]] as const) {
       for (const dest of ['list', 'stream-group'] as const) {
         for (const impl of ['redstream', 'raw'] as const) {
           list.push({ ...base, id: `throughput ${dest} ${size}`, kind: 'throughput', impl, topology, dest, payload: size, messages: count });
@@ -53,17 +53,17 @@ export function scenarios(quick: boolean): Scenario[] {
       }
     }
     for (const impl of ['redstream', 'bullmq'] as const) {
-      list.push({ ...base, id: 'jobs: stream group vs BullMQ', kind: impl === 'bullmq' ? 'jobs' : 'throughput', impl, topology, dest: 'stream-group', messages: quick ? 10_000 : 50_000 });
+      list.push({ ...base, id: 'jobs: stream group vs BullMQ', kind: impl === 'bullmq' ? 'jobs' : 'throughput', impl, topology, dest: 'stream-group', messages: quick ? 5000 : 50_000 });
     }
     for (const callers of [1, 100]) {
-      list.push({ ...base, id: `rpc ${callers} caller${callers > 1 ? 's' : ''}`, kind: 'rpc', impl: 'redstream', topology, dest: 'channel', inFlight: callers, messages: quick ? 2000 : 20_000 });
+      list.push({ ...base, id: `rpc ${callers} caller${callers > 1 ? 's' : ''}`, kind: 'rpc', impl: 'redstream', topology, dest: 'channel', inFlight: callers, messages: quick ? 1000 : 20_000 });
     }
   }
   for (const usePipeline of [false, true]) {
-    list.push({ ...base, id: `cluster publishes to every master ${usePipeline ? 'with' : 'without'} pipeline`, kind: 'pipeline', impl: 'redstream', topology: 'cluster', dest: 'stream', inFlight: 1000, batch: 1000, messages: quick ? 20_000 : 100_000, usePipeline });
+    list.push({ ...base, id: `cluster publishes to every master ${usePipeline ? 'with' : 'without'} pipeline`, kind: 'pipeline', impl: 'redstream', topology: 'cluster', dest: 'stream', inFlight: 1000, batch: 1000, messages: quick ? 10_000 : 100_000, usePipeline });
   }
-  list.push({ ...base, id: 'cluster publishes to every master', kind: 'pipeline', impl: 'raw', topology: 'cluster', dest: 'stream', inFlight: 1000, batch: 1000, messages: quick ? 20_000 : 100_000 });
-  const long = quick ? 60_000 : 300_000;
-  list.push({ ...base, id: `long run stream group (${long / 1000}k)`, kind: 'throughput', impl: 'redstream', topology: 'single', dest: 'stream-group', messages: long, rssEvery: quick ? 20_000 : 100_000 });
+  list.push({ ...base, id: 'cluster publishes to every master', kind: 'pipeline', impl: 'raw', topology: 'cluster', dest: 'stream', inFlight: 1000, batch: 1000, messages: quick ? 10_000 : 100_000 });
+  const long = quick ? 30_000 : 300_000;
+  list.push({ ...base, id: `long run stream group (${long / 1000}k)`, kind: 'throughput', impl: 'redstream', topology: 'single', dest: 'stream-group', messages: long, rssEvery: quick ? 10_000 : 100_000 });
   return list;
 }

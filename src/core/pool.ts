@@ -19,9 +19,13 @@ export class WorkerPool {
     return this.size - this.#active;
   }
 
-  /** Resolves once at least one slot is free. */
-  async capacity(): Promise<number> {
-    while (this.free <= 0) await new Promise<void>((resolve) => (this.#waiter = resolve));
+  /**
+   * Resolves once at least `min` slots are free (one by default). Readers ask for half the pool,
+   * so that reads stay batched instead of taking one message each time one handler finishes.
+   */
+  async capacity(min = 1): Promise<number> {
+    const wanted = Math.min(Math.max(min, 1), this.size);
+    while (this.free < wanted) await new Promise<void>((resolve) => (this.#waiter = resolve));
     return this.free;
   }
 

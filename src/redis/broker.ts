@@ -241,7 +241,8 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
     if (options.maxlen !== undefined && destination.kind !== 'stream') {
       throw new OptionError('maxlen', options.maxlen, `unset when publishing to ${destination.kind} "${destination.name}" (streams only)`);
     }
-    if (!options.pipeline) await this.#lifecycle.ensureConnected('publish');
+    // Already connected is the hot case: no extra await for it.
+    if (!options.pipeline && this.state !== 'connected' && this.state !== 'running') await this.#lifecycle.ensureConnected('publish');
     const command: PublishCommand = {
       type,
       destination: destination.name,
@@ -332,10 +333,11 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
 /** The publish options part of `{ channel | list | stream, ...options }`, checked by name. */
 function splitOptions<T extends object>(input: T, known: readonly string[]): PublishOptions & { timeout?: number } {
   const options: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(input)) {
+  const record = input as Record<string, unknown>;
+  for (const key in record) {
     if (key === 'channel' || key === 'list' || key === 'stream') continue;
     if (!known.includes(key)) throw new SetupError(`Unknown option \`${key}\`. Known options: channel, list, stream, ${known.join(', ')}.`);
-    if (value !== undefined) options[key] = value;
+    if (record[key] !== undefined) options[key] = record[key];
   }
   return options;
 }

@@ -18,14 +18,14 @@ export class RedisProducer {
   }
 
   /** Sends now, or queues on `pipeline` (then resolves to undefined at once). */
-  async send(destination: Destination, envelopes: readonly Buffer[], maxlen: number | undefined, pipeline?: RedisPipeline): Promise<PublishResult | undefined> {
+  send(destination: Destination, envelopes: readonly Buffer[], maxlen: number | undefined, pipeline?: RedisPipeline): Promise<PublishResult | undefined> {
     const command = toCommand(destination, envelopes, maxlen);
+    const transform: (reply: unknown) => PublishResult = destination.kind === 'stream' ? String : Number;
     if (pipeline) {
-      pipeline.enqueue(command, destination.kind === 'stream' ? String : Number);
-      return undefined;
+      pipeline.enqueue(command, transform);
+      return Promise.resolve(undefined);
     }
-    const reply = await this.#strategy.commands.send(command.name, command.key, command.args);
-    return destination.kind === 'stream' ? String(reply) : Number(reply);
+    return this.#strategy.commands.send(command.name, command.key, command.args).then(transform);
   }
 }
 

@@ -69,6 +69,15 @@ function pickKey(input: object, what: string): (typeof KINDS)[number] {
     throw new SetupError(`A ${what} needs a channel name or { channel | list | stream }, got ${describe(input)}.`);
   }
   const record = input as Record<string, unknown>;
+  let found: (typeof KINDS)[number] | undefined;
+  let count = 0;
+  for (const key of KINDS) {
+    if (record[key] !== undefined) {
+      found = key;
+      count += 1;
+    }
+  }
+  if (count === 1) return found!;
   const given = KINDS.filter((key) => record[key] !== undefined);
   if (given.length === 0) throw new SetupError(`A ${what} needs exactly one of \`channel\`, \`list\` or \`stream\`; none was given.`);
   if (given.length > 1) {

@@ -16,14 +16,18 @@ const HEADERS_START = 18;
 /** Ordered header pairs, as they go on the wire. */
 export type HeaderPairs = ReadonlyArray<readonly [string, string]>;
 
-/** Encodes an envelope. Header order is kept exactly. */
-export function encodeEnvelope(headers: HeaderPairs, payload: Uint8Array): Buffer {
+/**
+ * Encodes an envelope in one allocation. Header order is kept exactly. A string payload is written
+ * as UTF-8 straight into the envelope (no intermediate buffer).
+ */
+export function encodeEnvelope(headers: HeaderPairs, payload: Uint8Array | string): Buffer {
   let headerBytes = 2;
   for (const [key, value] of headers) {
     headerBytes += 4 + Buffer.byteLength(key) + Buffer.byteLength(value);
   }
   const dataStart = HEADERS_START + headerBytes;
-  const out = Buffer.allocUnsafe(dataStart + payload.length);
+  const payloadLength = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+  const out = Buffer.allocUnsafe(dataStart + payloadLength);
   MAGIC.copy(out, 0);
   out.writeUInt16BE(VERSION, 8);
   out.writeUInt32BE(HEADERS_START, 10);
@@ -34,7 +38,8 @@ export function encodeEnvelope(headers: HeaderPairs, payload: Uint8Array): Buffe
     offset = writeString(out, offset, key);
     offset = writeString(out, offset, value);
   }
-  out.set(payload, offset);
+  if (typeof payload === 'string') out.write(payload, offset, 'utf8');
+  else out.set(payload, offset);
   return out;
 }
 
@@ -125,5 +130,11 @@ function readString(data: Buffer, offset: number, limit: number, advance: Length
   const start = offset + 2;
   const end = advance(data, start, data.readUInt16BE(offset), limit);
   if (end < 0) throw new RangeError('header past the payload');
-  return [utf8.decode(data.subarray(start, end)), end];
+  return [isAscii(data, start, end) ? data.toString('latin1', start, end) : utf8.decode(data.subarray(start, end)), end];
+}
+
+/** Headers are nearly always ASCII, which needs no UTF-8 validation. */
+function isAscii(data: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i += 1) if ((data[i] as number) > 0x7f) return false;
+  return true;
 }

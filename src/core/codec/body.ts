@@ -10,9 +10,9 @@ export const ContentType = {
   JSON: 'application/json',
 } as const;
 
-/** A body turned into bytes, with the content-type FastStream would give it. */
+/** A body turned into bytes (or text, written as UTF-8), with the content-type FastStream would give it. */
 export interface EncodedBody {
-  readonly payload: Uint8Array;
+  readonly payload: Uint8Array | string;
   readonly contentType: string | undefined;
 }
 
@@ -21,7 +21,7 @@ const EMPTY = new Uint8Array(0);
 /** Encodes a message body the way FastStream does. */
 export function encodeBody(body: unknown): EncodedBody {
   if (body === undefined || body === null) return { payload: EMPTY, contentType: undefined };
-  if (typeof body === 'string') return { payload: Buffer.from(body, 'utf8'), contentType: ContentType.TEXT };
+  if (typeof body === 'string') return { payload: body, contentType: ContentType.TEXT };
   if (body instanceof Uint8Array) return { payload: body, contentType: undefined };
   let json: string | undefined;
   try {
@@ -32,7 +32,7 @@ export function encodeBody(body: unknown): EncodedBody {
   if (json === undefined) {
     throw new EncodeError(`A ${typeof body} cannot be a message body; send a string, bytes or a JSON value.`);
   }
-  return { payload: Buffer.from(json, 'utf8'), contentType: ContentType.JSON };
+  return { payload: json, contentType: ContentType.JSON };
 }
 
 /** What a publish call says about the envelope's headers. */
@@ -56,7 +56,8 @@ export function buildHeaders(fields: HeaderFields): HeaderPairs {
     assertHeaderValues(user);
     for (const key in user) {
       const value = user[key] as string;
-      const existing = pairs.find((pair) => pair[0] === key);
+      // Only the first three can repeat a user header; everything after them is a user header.
+      const existing = key === 'correlation_id' || key === 'content-type' || key === 'reply_to' ? pairs.find((pair) => pair[0] === key) : undefined;
       if (existing) existing[1] = value;
       else pairs.push([key, value]);
     }

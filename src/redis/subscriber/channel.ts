@@ -20,7 +20,8 @@ export class ChannelSubscriber implements RuntimeSubscriber {
   readonly #hub: PubSubHub;
   readonly #config: ConsumerConfig;
   readonly #logger: Logger;
-  readonly #queue: Message[] = [];
+  #queue: Message[] = [];
+  #head = 0;
   readonly #pool: WorkerPool;
   #draining: Promise<void> | undefined;
   #unsubscribe: (() => Promise<void>) | undefined;
@@ -63,16 +64,23 @@ export class ChannelSubscriber implements RuntimeSubscriber {
     if (!finished) {
       this.#logger.warn(
         { subscriber: this.name },
-        `Handlers still running after gracefulTimeout (${gracefulTimeout} ms); ${this.#queue.length} queued messages dropped.`,
+        `Handlers still running after gracefulTimeout (${gracefulTimeout} ms); ${this.#queue.length - this.#head} queued messages dropped.`,
       );
-      this.#queue.length = 0;
+      this.#queue = [];
+      this.#head = 0;
     }
   }
 
   async #drain(): Promise<void> {
-    while (this.#queue.length > 0) {
+    while (this.#head < this.#queue.length) {
       await this.#pool.capacity();
-      const message = this.#queue.shift();
+      const message = this.#queue[this.#head];
+      this.#head += 1;
+      // O(1) dequeue: drop the consumed prefix now and then instead of shifting every time.
+      if (this.#head >= 1024 && this.#head * 2 >= this.#queue.length) {
+        this.#queue = this.#queue.slice(this.#head);
+        this.#head = 0;
+      }
       if (message) this.#pool.run(() => consume(this.#config, message));
     }
     this.#draining = undefined;

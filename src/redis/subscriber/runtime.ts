@@ -107,7 +107,7 @@ export abstract class ReadLoop implements RuntimeSubscriber {
   async #run(connection: BlockingConnection): Promise<void> {
     let failures = 0;
     while (this.#running) {
-      const capacity = await this.#pool.capacity();
+      const capacity = await this.#pool.capacity(Math.floor(this.deps.maxWorkers / 2));
       if (!this.#running) break;
       let messages: Message[];
       try {

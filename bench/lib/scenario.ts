@@ -56,7 +56,7 @@ export function scenarios(quick: boolean): Scenario[] {
       list.push({ ...base, id: 'jobs: stream group vs BullMQ', kind: impl === 'bullmq' ? 'jobs' : 'throughput', impl, topology, dest: 'stream-group', messages: quick ? 5000 : 50_000 });
     }
     for (const callers of [1, 100]) {
-      list.push({ ...base, id: `rpc ${callers} caller${callers > 1 ? 's' : ''}`, kind: 'rpc', impl: 'redstream', topology, dest: 'channel', inFlight: callers, messages: quick ? 1000 : 20_000 });
+      list.push({ ...base, id: `rpc ${callers} caller${callers > 1 ? 's' : ''}`, kind: 'rpc', impl: 'redstream', topology, dest: 'channel', inFlight: callers, messages: callers === 1 ? (quick ? 300 : 3000) : quick ? 1000 : 20_000 });
     }
   }
   for (const usePipeline of [false, true]) {

@@ -15,9 +15,10 @@ export async function jobs(s: Scenario, key: string): Promise<Result> {
   const done = new Countdown(s.messages);
   const worker = new Worker(
     name,
-    async (job) => {
+    (job) => {
       latency.add((job.data as { t: number }).t);
       done.tick();
+      return Promise.resolve();
     },
     { connection: connection(), prefix, concurrency: s.inFlight, removeOnComplete: { count: 0 }, autorun: true },
   );

@@ -95,15 +95,7 @@ export class MemoryRedis implements streams.StreamHost {
   }
 
   stream(key: string, create: boolean): MemoryStream | undefined {
-    const value = this.#keys.get(key);
-    if (value === undefined) {
-      if (!create) return undefined;
-      const stream = new MemoryStream();
-      this.#keys.set(key, stream);
-      return stream;
-    }
-    if (value.type !== 'stream') throw wrongType();
-    return value;
+    return this.#value(key, 'stream', create ? () => new MemoryStream() : undefined);
   }
 
   wait(key: string, ms: number, clientId: number): Promise<boolean> {
@@ -145,21 +137,24 @@ export class MemoryRedis implements streams.StreamHost {
   }
 
   #list(key: string, create: boolean): MemoryList | undefined {
-    const value = this.#keys.get(key);
-    if (value === undefined) {
-      if (!create) return undefined;
-      const list = new MemoryList();
-      this.#keys.set(key, list);
-      return list;
-    }
-    if (value.type !== 'list') throw wrongType();
-    return value;
+    return this.#value(key, 'list', create ? () => new MemoryList() : undefined);
   }
 
   #string(key: string): MemoryString | undefined {
+    return this.#value(key, 'string', undefined);
+  }
+
+  /** The value at `key` if it has `type` (WRONGTYPE otherwise), created by `make` when missing. */
+  #value<T extends MemoryValue>(key: string, type: T['type'], make: (() => T) | undefined): T | undefined {
     const value = this.#keys.get(key);
-    if (value !== undefined && value.type !== 'string') throw wrongType();
-    return value;
+    if (value === undefined) {
+      if (!make) return undefined;
+      const made = make();
+      this.#keys.set(key, made);
+      return made;
+    }
+    if (value.type !== type) throw wrongType();
+    return value as T;
   }
 
   #rpush(args: Arg[]): number {

@@ -21,7 +21,7 @@ import { finishPipeline, RedisPipeline } from './pipeline.js';
 import { RedisProducer, type PublishResult } from './producer.js';
 import { RedisRegistrator } from './registrator.js';
 import { publishKeys, type PublishOptions, type PublisherHost, type RedisPublisher, type RedisSubscriber } from './registration.js';
-import { ReplyInbox } from './rpc.js';
+import { ReplyInbox, SHARDED_REPLY } from './rpc.js';
 import { checkInt, checkKeys, type Source } from './sources.js';
 import { ChannelSubscriber } from './subscriber/channel.js';
 import { PubSubHub } from './subscriber/hub.js';
@@ -168,11 +168,13 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
     const timeout = checkInt('timeout', rawTimeout ?? 30_000, 1);
     const destination = toDestination(options);
     await this.#lifecycle.ensureConnected('request');
-    await this.#inbox.listen();
+    const sharded = this.#strategy.topology === 'cluster';
+    await this.#inbox.listen(sharded);
     const correlationId = rest.correlationId ?? this.#settings.idGenerator();
     const reply = this.#inbox.expect(correlationId, timeout, `${destination.kind} "${destination.name}"`);
+    const headers = sharded ? { ...rest.headers, [SHARDED_REPLY]: '1' } : { ...rest.headers };
     try {
-      await this.#send('request', destination, message, { ...rest, correlationId, replyTo: this.#inbox.channel }, false);
+      await this.#send('request', destination, message, { ...rest, headers, correlationId, replyTo: this.#inbox.channel }, false);
     } catch (error) {
       this.#inbox.cancel(correlationId);
       throw error;
@@ -321,7 +323,8 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
     middlewares: readonly Middleware[],
   ): Promise<void> {
     if (message.replyTo && !subscriber.options.noReply) {
-      const inbox: Destination = { kind: 'channel', name: message.replyTo, sharded: false, maxlen: undefined };
+      const sharded = message.headers[SHARDED_REPLY] === '1';
+      const inbox: Destination = { kind: 'channel', name: message.replyTo, sharded, maxlen: undefined };
       await this.#send('reply', inbox, body, { headers, correlationId }, false, middlewares);
     }
     for (const publisher of subscriber.options.publishers ?? []) {

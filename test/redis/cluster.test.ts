@@ -3,7 +3,7 @@
  * nodes, hash-slot rules. (Everything else runs in the shared suites on both topologies.)
  */
 import { describe, expect, it } from 'vitest';
-import { ListSub, OptionError, RedisClusterBroker, SetupError, StreamSub, slotOf, withHashTag } from '../../src/index.js';
+import { decodeEnvelope, encodeMessage, ListSub, OptionError, RedisClusterBroker, SetupError, StreamSub, slotOf, withHashTag } from '../../src/index.js';
 import { ClusterAdmin } from '../helpers/cluster-admin.js';
 import { clusterTarget, eventually, Inbox, recordingLogger, uid } from '../helpers/redis.js';
 
@@ -157,5 +157,33 @@ describe('blocking readers on a cluster', () => {
     await started.next();
     for (let n = 0; n < 5; n += 1) await broker.publish(n, { list: b });
     expect(await gotB.take(5)).toEqual([0, 1, 2, 3, 4]);
+  });
+});
+
+describe('request/reply on a cluster', () => {
+  it('asks redstream responders for a sharded reply, and still takes a classic one from FastStream', async () => {
+    const server = makeBroker();
+    const client = makeBroker();
+    const channel = uid('rpc-sharded');
+    const seen = new Inbox<string | undefined>();
+    server.subscriber(channel, (body: string, msg) => {
+      seen.push(msg.headers['x-redstream-reply-sharded']);
+      return `re:${body}`;
+    });
+    await server.start();
+    expect((await client.request('a', { channel, timeout: 3000 })).body).toBe('re:a');
+    expect(await seen.next()).toBe('1');
+
+    // A FastStream responder: reads the request and answers reply_to with a classic PUBLISH.
+    const fsChannel = uid('rpc-faststream');
+    const raw = rawClient();
+    const sub = rawClient();
+    sub.on('messageBuffer', (_c: Buffer, data: Buffer) => {
+      const { headers } = decodeEnvelope(data);
+      const reply = encodeMessage({ pong: true }, { correlationId: headers['correlation_id']! });
+      void raw.publish(headers['reply_to']!, reply);
+    });
+    await sub.subscribe(fsChannel);
+    expect((await client.request('ping', { channel: fsChannel, timeout: 3000 })).body).toEqual({ pong: true });
   });
 });

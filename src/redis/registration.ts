@@ -163,11 +163,6 @@ export class RedisPublisher {
     this.#prefix = prefix;
   }
 
-  /** @internal */
-  unbind(): void {
-    this.#host = undefined;
-  }
-
   /** @internal Sees every body published through this publisher (TestRedisBroker spies). */
   observe(observer: ((body: unknown) => void) | undefined): void {
     this.#observer = observer;

@@ -101,6 +101,14 @@ export function entryReply(entry: StreamEntry): [Buffer, Buffer[]] {
   return [Buffer.from(formatId(entry.id)), entry.fields];
 }
 
-export function toBuffer(value: string | Buffer | number): Buffer {
+/** A command argument as a client sends it. */
+export type Arg = string | Buffer | number;
+
+/** An argument as text (missing arguments read as ''). */
+export function str(arg: Arg | undefined): string {
+  return arg === undefined ? '' : Buffer.isBuffer(arg) ? arg.toString() : String(arg);
+}
+
+export function toBuffer(value: Arg): Buffer {
   return Buffer.isBuffer(value) ? value : Buffer.from(String(value));
 }

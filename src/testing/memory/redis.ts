@@ -3,10 +3,9 @@
  * blocking and errors, so every subscriber, ack, claim and dead-letter path runs unchanged without
  * a socket. Not a general-purpose Redis: commands it does not know fail with Redis's error.
  */
-import { MemoryList, MemoryStream, MemoryString, ReplyError, toBuffer, wrongType, type MemoryValue } from './data.js';
+import { MemoryList, MemoryStream, MemoryString, ReplyError, str, toBuffer, wrongType, type Arg, type MemoryValue } from './data.js';
 import * as streams from './streams.js';
 
-type Arg = string | Buffer | number;
 export type PubSubKind = 'channel' | 'pattern' | 'sharded';
 export type Delivery = (kind: PubSubKind, key: string, channel: string, payload: Buffer) => void;
 
@@ -15,7 +14,6 @@ interface Waiter {
   wake(changed: boolean): void;
 }
 
-const str = (arg: Arg | undefined): string => (arg === undefined ? '' : Buffer.isBuffer(arg) ? arg.toString() : String(arg));
 
 export class MemoryRedis implements streams.StreamHost {
   readonly #keys = new Map<string, MemoryValue>();

@@ -4,10 +4,8 @@
  */
 import { EventEmitter } from 'node:events';
 import type { BlockingConnection, CommandClient, ConnectionStrategy, QueuedCommand, SubscriberClient } from '../../redis/connection/strategy.js';
-import { ReplyError } from './data.js';
+import { ReplyError, type Arg } from './data.js';
 import type { MemoryRedis, PubSubKind } from './redis.js';
-
-type Arg = string | Buffer | number;
 
 export class MemoryStrategy implements ConnectionStrategy {
   readonly topology = 'memory' as const;

@@ -11,12 +11,13 @@ import {
   formatId,
   parseId,
   ReplyError,
+  str,
   toBuffer,
+  type Arg,
   type StreamEntry,
   type StreamId,
 } from './data.js';
 
-type Arg = string | Buffer | number;
 
 /** What stream commands need from the store. */
 export interface StreamHost {
@@ -26,7 +27,6 @@ export interface StreamHost {
   notify(key: string): void;
 }
 
-const str = (arg: Arg | undefined): string => (arg === undefined ? '' : Buffer.isBuffer(arg) ? arg.toString() : String(arg));
 
 export function xadd(host: StreamHost, args: Arg[]): Buffer {
   const key = str(args[0]);

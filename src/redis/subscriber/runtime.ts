@@ -82,11 +82,6 @@ export abstract class ReadLoop implements RuntimeSubscriber {
     return this.#running;
   }
 
-  /** Sleeps `ms` unless stop() comes first. */
-  protected pause(ms: number): Promise<void> {
-    return this.#pause.sleep(ms);
-  }
-
   /** The longest a read may legitimately take (its BLOCK / timeout), in ms. */
   protected abstract readonly readTimeout: number;
 

@@ -5,9 +5,9 @@
  */
 import { AckPolicy } from './ack.js';
 import { decodeBody } from './codec/body.js';
-import { AckMessage, ControlFlowError, NackMessage, RejectMessage, SkipMessage } from './errors.js';
+import { AckMessage, ControlFlowError, NackMessage, rejectWith, RejectMessage, SkipMessage } from './errors.js';
 import type { Logger } from './logger.js';
-import type { Message } from './message.js';
+import { SETTLED, type Message } from './message.js';
 import { compose, consumeScopes, instantiate, type Middleware, type MiddlewareLike } from './middleware.js';
 import { toResponse, type Response } from './response.js';
 import { validate, type StandardSchemaV1 } from './schema.js';
@@ -47,16 +47,65 @@ export interface ConsumeOutcome {
   readonly result: unknown;
   /**
    * Settles when the acknowledgement the ack policy decided reached Redis. It was decided after
-   * the handler finished; the caller may start the next message meanwhile. Never rejects.
+   * the handler finished; the caller may start the next message meanwhile. Messages acknowledged
+   * together may share this promise. It rejects only when an automatic acknowledgement could not
+   * be sent (the entry stays pending, so it is redelivered); the caller reports that.
    */
   readonly settled: Promise<void>;
 }
 
+const NO_MIDDLEWARES: readonly Middleware[] = Object.freeze([]);
+
 /**
- * Runs one message through the pipeline and settles it per the ack policy. Resolves once the
+ * Runs one message through the pipeline and settles it per the ack policy. Completes once the
  * handler (and its replies) finished; the settlement itself is `settled`. Never throws.
+ *
+ * Without middlewares, schema or ACK_FIRST, a handler that returns a plain value (not a promise)
+ * with nothing to send completes synchronously: no promise is made for such a message.
  */
-export async function consume(config: ConsumerConfig, message: Message): Promise<ConsumeOutcome> {
+export function consume(config: ConsumerConfig, message: Message): ConsumeOutcome | Promise<ConsumeOutcome> {
+  if (config.middlewares.length > 0 || config.schema !== undefined || config.ackPolicy === AckPolicy.ACK_FIRST) {
+    return consumeThroughMiddlewares(config, message);
+  }
+  let result: unknown;
+  try {
+    reportCorruption(config, message);
+    const body = decode(message);
+    message.body = body;
+    result = config.handler(body, message);
+  } catch (error) {
+    return outcome(config, message, error, undefined);
+  }
+  if (isThenable(result)) {
+    return Promise.resolve(result).then(
+      (value) => reply(config, message, value),
+      (error: unknown) => outcome(config, message, error, undefined),
+    );
+  }
+  return reply(config, message, result);
+}
+
+/** Sends a handler's result to `reply_to` and the publishers, then settles. */
+function reply(config: ConsumerConfig, message: Message, result: unknown): ConsumeOutcome | Promise<ConsumeOutcome> {
+  if (result === undefined) return outcome(config, message, undefined, undefined);
+  let sent: Promise<void>;
+  try {
+    sent = config.emit(toResponse(result), message, NO_MIDDLEWARES);
+  } catch (error) {
+    return outcome(config, message, error, result);
+  }
+  return sent.then(
+    () => outcome(config, message, undefined, result),
+    (error: unknown) => outcome(config, message, error, result),
+  );
+}
+
+function outcome(config: ConsumerConfig, message: Message, error: unknown, result: unknown): ConsumeOutcome {
+  return { error: error instanceof ControlFlowError ? undefined : error, result, settled: settle(config, message, error) };
+}
+
+/** The whole pipeline, with middlewares' hooks and scopes and schema validation. */
+async function consumeThroughMiddlewares(config: ConsumerConfig, message: Message): Promise<ConsumeOutcome> {
   const middlewares = instantiate(config.middlewares, message);
   let error: unknown;
   let result: unknown;
@@ -71,8 +120,11 @@ export async function consume(config: ConsumerConfig, message: Message): Promise
     error = caught;
   }
   error = await afterProcessed(middlewares, error, message, config.logger);
-  const settled = settle(config, message, error);
-  return { error: error instanceof ControlFlowError ? undefined : error, result, settled };
+  return { error: error instanceof ControlFlowError ? undefined : error, result, settled: settle(config, message, error) };
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value instanceof Promise || (typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function');
 }
 
 async function invoke(config: ConsumerConfig, message: Message): Promise<unknown> {
@@ -123,15 +175,23 @@ async function afterProcessed(middlewares: readonly Middleware[], error: unknown
   return current;
 }
 
-/** Applies the ack policy, after a handler's explicit call (which always wins). */
-async function settle(config: ConsumerConfig, message: Message, error: unknown): Promise<void> {
+/**
+ * Applies the ack policy, after a handler's explicit call (which always wins). The success path
+ * hands back the acknowledgement's own promise, so acks sent together are awaited together.
+ */
+function settle(config: ConsumerConfig, message: Message, error: unknown): Promise<void> {
+  if (error !== undefined) return settleFailure(config, message, error);
+  if (config.ackPolicy === AckPolicy.MANUAL) return SETTLED;
+  try {
+    return message.ack();
+  } catch (ackError) {
+    return rejectWith(ackError);
+  }
+}
+
+async function settleFailure(config: ConsumerConfig, message: Message, error: unknown): Promise<void> {
   const context = { subscriber: config.name, messageId: message.messageId };
   try {
-    if (error === undefined) {
-      if (config.ackPolicy !== AckPolicy.MANUAL) await message.ack();
-      config.logger.debug(context, 'Processed');
-      return;
-    }
     if (error instanceof ControlFlowError) {
       config.logger.info(context, `${error.name}: ${error.message}`);
       if (config.ackPolicy === AckPolicy.ACK_FIRST || error instanceof SkipMessage) return;

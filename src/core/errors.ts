@@ -178,3 +178,13 @@ export function describe(value: unknown): string {
   const name = value.constructor?.name;
   return name && name !== 'Object' ? `a ${name}` : 'an object';
 }
+
+/**
+ * A promise rejected with exactly what was thrown, for functions that return a promise without
+ * being `async` (so their fast path makes no extra promise) and must not throw synchronously.
+ */
+export function rejectWith(thrown: unknown): Promise<never> {
+  return Promise.resolve().then(() => {
+    throw thrown;
+  });
+}

@@ -20,11 +20,18 @@ export interface Settler {
   reject(reason?: unknown): Promise<void>;
 }
 
+/** An already settled promise, shared: settling a channel or list message allocates nothing. */
+export const SETTLED: Promise<void> = Promise.resolve();
+
 const noopSettler: Settler = {
-  ack: () => Promise.resolve(),
-  nack: () => Promise.resolve(),
-  reject: () => Promise.resolve(),
+  ack: () => SETTLED,
+  nack: () => SETTLED,
+  reject: () => SETTLED,
 };
+
+const NO_HEADERS: ReadonlyArray<Readonly<Record<string, string>>> = Object.freeze([]);
+const NO_IDS: readonly string[] = Object.freeze([]);
+const NO_PATH: Readonly<Record<string, string>> = Object.freeze({});
 
 /** Where a message came from. */
 export interface MessageSource {
@@ -42,8 +49,8 @@ export interface MessageInit {
   /** Transport IDs (stream entry IDs); the first is the message ID when given. */
   readonly ids?: readonly string[];
   readonly path?: Readonly<Record<string, string>>;
-  readonly deliveryCount?: number;
-  readonly settler?: Settler;
+  readonly deliveryCount?: number | undefined;
+  readonly settler?: Settler | undefined;
   readonly raw?: unknown;
 }
 
@@ -82,13 +89,13 @@ export class Message<Body = unknown> {
     const headers = first?.headers ?? {};
     this.items = init.items;
     this.headers = headers;
-    this.batchHeaders = init.batch ? init.items.map((item) => item.headers) : [];
+    this.batchHeaders = init.batch ? init.items.map((item) => item.headers) : NO_HEADERS;
     this.correlationId = headers['correlation_id'] ?? randomUUID();
-    this.messageIds = init.ids ?? [];
+    this.messageIds = init.ids ?? NO_IDS;
     this.messageId = init.ids?.[0] ?? headers['message_id'] ?? this.correlationId;
     this.replyTo = headers['reply_to'] ?? '';
     this.contentType = headers['content-type'];
-    this.path = init.path ?? {};
+    this.path = init.path ?? NO_PATH;
     this.deliveryCount = init.deliveryCount;
     this.source = init.source;
     this.raw = init.raw;
@@ -104,7 +111,9 @@ export class Message<Body = unknown> {
 
   /** Acknowledge: a stream entry is XACKed. No-op if already settled. */
   ack(): Promise<void> {
-    return this.#settle(AckStatus.ACKED, () => this.#settler.ack());
+    if (this.#status !== undefined) return SETTLED;
+    this.#status = AckStatus.ACKED;
+    return this.#settler.ack();
   }
 
   /**
@@ -113,7 +122,9 @@ export class Message<Body = unknown> {
    * @param reason why, kept in the dead letter's headers if it comes to that
    */
   nack(reason?: unknown): Promise<void> {
-    return this.#settle(AckStatus.NACKED, () => this.#settler.nack(reason));
+    if (this.#status !== undefined) return SETTLED;
+    this.#status = AckStatus.NACKED;
+    return this.#settler.nack(reason);
   }
 
   /**
@@ -121,12 +132,8 @@ export class Message<Body = unknown> {
    * @param reason why, kept in the dead letter's headers
    */
   reject(reason?: unknown): Promise<void> {
-    return this.#settle(AckStatus.REJECTED, () => this.#settler.reject(reason));
-  }
-
-  #settle(status: AckStatus, run: () => Promise<void>): Promise<void> {
-    if (this.#status !== undefined) return Promise.resolve();
-    this.#status = status;
-    return run();
+    if (this.#status !== undefined) return SETTLED;
+    this.#status = AckStatus.REJECTED;
+    return this.#settler.reject(reason);
   }
 }

@@ -29,19 +29,39 @@ export class WorkerPool {
     return this.free;
   }
 
-  /** Starts `task` in a free slot; call {@link capacity} first. */
-  run(task: () => Promise<unknown>): void {
+  /**
+   * Starts `task` in a free slot; call {@link capacity} first. A task that returns a promise holds
+   * its slot until the promise settles; one that returns anything else has already finished.
+   */
+  run(task: () => unknown): void {
     this.#active += 1;
-    const running: Promise<void> = task()
-      .then(() => undefined, () => undefined)
-      .finally(() => {
-        this.#active -= 1;
-        this.#tasks.delete(running);
-        const waiter = this.#waiter;
-        this.#waiter = undefined;
-        waiter?.();
-      });
+    let result: unknown;
+    try {
+      result = task();
+    } catch {
+      result = undefined;
+    }
+    if (!(result instanceof Promise)) {
+      this.#release();
+      return;
+    }
+    const running: Promise<void> = result.then(
+      () => this.#finished(running),
+      () => this.#finished(running),
+    );
     this.#tasks.add(running);
+  }
+
+  #finished(running: Promise<void>): void {
+    this.#tasks.delete(running);
+    this.#release();
+  }
+
+  #release(): void {
+    this.#active -= 1;
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.();
   }
 
   /** Waits for every running task, at most `timeout` ms; true if all finished. */

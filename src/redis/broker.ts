@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { AckPolicy } from '../core/ack.js';
 import { encodeMessage } from '../core/codec/wire.js';
 import type { ConsumerConfig } from '../core/consume.js';
-import { OptionError, SetupError } from '../core/errors.js';
+import { OptionError, rejectWith, SetupError } from '../core/errors.js';
 import { Lifecycle, type BrokerState } from '../core/lifecycle.js';
 import { resolveLogger, type Logger } from '../core/logger.js';
 import type { Message } from '../core/message.js';
@@ -140,10 +140,13 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
   publish(message: unknown, options: Target & PublishOptions & { readonly pipeline: RedisPipeline }): Promise<undefined>;
   publish(message: unknown, options: StreamTarget & PublishOptions): Promise<string>;
   publish(message: unknown, options: (ChannelTarget | ListTarget) & Omit<PublishOptions, 'maxlen'>): Promise<number>;
-  async publish(message: unknown, target: string | (Target & PublishOptions)): Promise<PublishResult | undefined> {
-    if (typeof target === 'string') return this.#send('publish', toDestination(target), message, {}, false);
-    const options = splitOptions(target, publishKeys);
-    return this.#send('publish', toDestination(target), message, options, false);
+  publish(message: unknown, target: string | (Target & PublishOptions)): Promise<PublishResult | undefined> {
+    try {
+      if (typeof target === 'string') return this.#send('publish', toDestination(target), message, NO_OPTIONS, false);
+      return this.#send('publish', toDestination(target), message, splitOptions(target, publishKeys), false);
+    } catch (error) {
+      return rejectWith(error);
+    }
   }
 
   /**
@@ -232,7 +235,7 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
     publisher.bind(this, this.prefix);
   }
 
-  async #send(
+  #send(
     type: PublishCommand['type'],
     destination: Destination,
     body: unknown,
@@ -241,10 +244,35 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
     middlewares?: readonly Middleware[],
   ): Promise<PublishResult | undefined> {
     if (options.maxlen !== undefined && destination.kind !== 'stream') {
-      throw new OptionError('maxlen', options.maxlen, `unset when publishing to ${destination.kind} "${destination.name}" (streams only)`);
+      return Promise.reject(new OptionError('maxlen', options.maxlen, `unset when publishing to ${destination.kind} "${destination.name}" (streams only)`));
     }
     // Already connected is the hot case: no extra await for it.
-    if (!options.pipeline && this.state !== 'connected' && this.state !== 'running') await this.#lifecycle.ensureConnected('publish');
+    if (!options.pipeline && this.state !== 'connected' && this.state !== 'running') {
+      return this.#lifecycle.ensureConnected('publish').then(() => this.#encodeAndSend(type, destination, body, options, batch, middlewares));
+    }
+    try {
+      return this.#encodeAndSend(type, destination, body, options, batch, middlewares);
+    } catch (error) {
+      return rejectWith(error);
+    }
+  }
+
+  #encodeAndSend(
+    type: PublishCommand['type'],
+    destination: Destination,
+    body: unknown,
+    options: PublishOptions,
+    batch: boolean,
+    middlewares: readonly Middleware[] | undefined,
+  ): Promise<PublishResult | undefined> {
+    const correlationId = options.correlationId ?? this.#settings.idGenerator();
+    const maxlen = options.maxlen ?? destination.maxlen;
+    // Without middlewares nothing can change the publish: encode and send, no command object.
+    if ((middlewares ?? this.middlewares).length === 0) {
+      const fields = { correlationId, replyTo: options.replyTo, headers: options.headers };
+      const envelopes = batch ? (body as unknown[]).map((item) => encodeMessage(item, fields)) : [encodeMessage(body, fields)];
+      return this.#producer.send(destination, envelopes, maxlen, options.pipeline);
+    }
     const command: PublishCommand = {
       type,
       destination: destination.name,
@@ -252,16 +280,16 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
       body,
       batch,
       headers: { ...options.headers },
-      correlationId: options.correlationId ?? this.#settings.idGenerator(),
+      correlationId,
       replyTo: options.replyTo ?? '',
     };
     const scopes = publishScopes(middlewares ?? instantiate(this.middlewares, undefined));
     const run = compose(scopes, (cmd: PublishCommand) => {
       const fields = { correlationId: cmd.correlationId, replyTo: cmd.replyTo, headers: cmd.headers };
       const envelopes = cmd.batch ? (cmd.body as unknown[]).map((item) => encodeMessage(item, fields)) : [encodeMessage(cmd.body, fields)];
-      return this.#producer.send(destination, envelopes, options.maxlen ?? destination.maxlen, options.pipeline);
+      return this.#producer.send(destination, envelopes, maxlen, options.pipeline);
     });
-    return (await run(command)) as PublishResult | undefined;
+    return run(command) as Promise<PublishResult | undefined>;
   }
 
   async #startSubscribers(): Promise<void> {
@@ -332,6 +360,8 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
     }
   }
 }
+
+const NO_OPTIONS: PublishOptions = Object.freeze({});
 
 /** The publish options part of `{ channel | list | stream, ...options }`, checked by name. */
 function splitOptions<T extends object>(input: T, known: readonly string[]): PublishOptions & { timeout?: number } {

@@ -30,7 +30,15 @@ export function hashedPart(key: string): string {
 
 /** The cluster hash slot of a key (0–16383). */
 export function slotOf(key: string): number {
-  return crc16(Buffer.from(hashedPart(key), 'utf8')) % SLOTS;
+  const hashed = hashedPart(key);
+  // ASCII (the usual key) is hashed from its chars; anything else from its UTF-8 bytes.
+  let crc = 0;
+  for (let i = 0; i < hashed.length; i += 1) {
+    const code = hashed.charCodeAt(i);
+    if (code > 0x7f) return crc16(Buffer.from(hashed, 'utf8')) % SLOTS;
+    crc = ((crc << 8) & 0xffff) ^ (table[((crc >> 8) ^ code) & 0xff] as number);
+  }
+  return crc % SLOTS;
 }
 
 /** Whether all keys hash to one slot (so one MULTI/EXEC or one node can serve them together). */

@@ -20,12 +20,12 @@ export class RedisProducer {
   /** Sends now, or queues on `pipeline` (then resolves to undefined at once). */
   send(destination: Destination, envelopes: readonly Buffer[], maxlen: number | undefined, pipeline?: RedisPipeline): Promise<PublishResult | undefined> {
     const command = toCommand(destination, envelopes, maxlen);
-    const transform: (reply: unknown) => PublishResult = destination.kind === 'stream' ? String : Number;
     if (pipeline) {
-      pipeline.enqueue(command, transform);
+      pipeline.enqueue(command, destination.kind === 'stream' ? String : Number);
       return Promise.resolve(undefined);
     }
-    return this.#strategy.commands.send(command.name, command.key, command.args).then(transform);
+    // Every strategy answers XADD with the ID as a string and the others with an integer.
+    return this.#strategy.commands.send(command.name, command.key, command.args) as Promise<PublishResult>;
   }
 }
 
@@ -35,10 +35,10 @@ export function toCommand(destination: Destination, envelopes: readonly Buffer[]
     case 'channel':
       return { name: destination.sharded ? 'SPUBLISH' : 'PUBLISH', key, args: [key, envelopes[0]!] };
     case 'list':
-      return { name: 'RPUSH', key, args: [key, ...envelopes] };
+      return { name: 'RPUSH', key, args: envelopes.length === 1 ? [key, envelopes[0]!] : [key, ...envelopes] };
     case 'stream': {
-      const trim = maxlen === undefined ? [] : ['MAXLEN', '~', maxlen];
-      return { name: 'XADD', key, args: [key, ...trim, '*', DATA_FIELD, envelopes[0]!] };
+      const args = maxlen === undefined ? [key, '*', DATA_FIELD, envelopes[0]!] : [key, 'MAXLEN', '~', maxlen, '*', DATA_FIELD, envelopes[0]!];
+      return { name: 'XADD', key, args };
     }
   }
 }

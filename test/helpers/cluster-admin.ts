@@ -27,9 +27,12 @@ export class ClusterAdmin {
     this.ports = ports;
   }
 
-  /** A short-lived connection to one node. */
+  /**
+   * A short-lived connection to one node. A frozen node (SIGSTOP) accepts the connection but never
+   * answers, so commands time out and such a node counts as down, like a dead one.
+   */
   async on<T>(port: number, run: (node: Redis) => Promise<T>): Promise<T> {
-    const node = new Redis({ host: '127.0.0.1', port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 1 });
+    const node = new Redis({ host: '127.0.0.1', port, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: 2000 });
     // A node that is down is an expected answer here; connect() reports it.
     node.on('error', () => undefined);
     try {

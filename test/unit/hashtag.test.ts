@@ -11,6 +11,9 @@ describe('hash slots', () => {
     expect(slotOf('foo{{bar}}zap')).toBe(4015);
     expect(slotOf('orders')).toBe(105);
     expect(slotOf('orders:dlq')).toBe(9954);
+    // Non-ASCII keys hash their UTF-8 bytes.
+    expect(slotOf('zamówienia')).toBe(1676);
+    expect(slotOf('注文:{ü}')).toBe(9552);
   });
 
   it('build names that share a slot', () => {

@@ -86,7 +86,10 @@ export function decodeEnvelope(data: Buffer): Envelope {
   if (headersStart + 2 > data.length || dataStart > data.length || dataStart < headersStart + 2) {
     throw new RangeError(`envelope offsets out of range (headers ${headersStart}, data ${dataStart}, size ${data.length})`);
   }
-  const headers = readHeaders(data, headersStart, dataStart, byteLength) ?? readHeaders(data, headersStart, dataStart, codePointLength);
+  const headers =
+    readAsciiHeaders(data, headersStart, dataStart) ??
+    readHeaders(data, headersStart, dataStart, byteLength) ??
+    readHeaders(data, headersStart, dataStart, codePointLength);
   if (!headers) throw new RangeError('envelope headers do not end where the payload starts');
   return { headers, payload: data.subarray(dataStart) };
 }
@@ -107,6 +110,29 @@ const codePointLength: LengthReader = (data, start, count, end) => {
 };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The common case in one pass: ASCII headers (where byte and code-point counts agree), read as one
+ * latin1 string and sliced. Undefined when anything is off; the general readers then decide.
+ */
+function readAsciiHeaders(data: Buffer, headersStart: number, dataStart: number): Record<string, string> | undefined {
+  const count = data.readUInt16BE(headersStart);
+  const text = data.toString('latin1', headersStart, dataStart);
+  const headers: Record<string, string> = {};
+  let offset = headersStart + 2;
+  for (let i = 0; i < count; i += 1) {
+    if (offset + 2 > dataStart) return undefined;
+    const keyStart = offset + 2;
+    const keyEnd = keyStart + (((data[offset] as number) << 8) | (data[offset + 1] as number));
+    const valueStart = keyEnd + 2;
+    if (valueStart > dataStart) return undefined;
+    const valueEnd = valueStart + (((data[keyEnd] as number) << 8) | (data[keyEnd + 1] as number));
+    if (valueEnd > dataStart || !isAscii(data, keyStart, keyEnd) || !isAscii(data, valueStart, valueEnd)) return undefined;
+    headers[text.slice(keyStart - headersStart, keyEnd - headersStart)] = text.slice(valueStart - headersStart, valueEnd - headersStart);
+    offset = valueEnd;
+  }
+  return offset === dataStart ? headers : undefined;
+}
 
 function readHeaders(data: Buffer, headersStart: number, dataStart: number, advance: LengthReader): Record<string, string> | undefined {
   const count = data.readUInt16BE(headersStart);

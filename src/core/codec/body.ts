@@ -48,10 +48,19 @@ export interface HeaderFields {
  * headers. A user header with the same name replaces the value in place.
  */
 export function buildHeaders(fields: HeaderFields): HeaderPairs {
-  const pairs: Array<[string, string]> = [['correlation_id', fields.correlationId]];
-  if (fields.contentType !== undefined) pairs.push(['content-type', fields.contentType]);
-  if (fields.replyTo) pairs.push(['reply_to', fields.replyTo]);
-  const user = fields.headers;
+  return headerPairs(fields.correlationId, fields.contentType, fields.replyTo, fields.headers);
+}
+
+/** {@link buildHeaders} with the fields as arguments (the publish hot path makes no fields object). */
+export function headerPairs(
+  correlationId: string,
+  contentType: string | undefined,
+  replyTo: string | undefined,
+  user: Readonly<Record<string, string>> | undefined,
+): HeaderPairs {
+  const pairs: Array<[string, string]> = [['correlation_id', correlationId]];
+  if (contentType !== undefined) pairs.push(['content-type', contentType]);
+  if (replyTo) pairs.push(['reply_to', replyTo]);
   if (user) {
     assertHeaderValues(user);
     for (const key in user) {

@@ -3,7 +3,7 @@
  * binary envelope → legacy JSON envelope `{"data": "...", "headers": {...}}` → raw bytes.
  */
 import { decodeEnvelope, encodeEnvelope, hasMagic } from './binary.js';
-import { buildHeaders, encodeBody, looksLikeJson, type HeaderFields } from './body.js';
+import { encodeBody, headerPairs, looksLikeJson, type HeaderFields } from './body.js';
 
 /** How a Redis value was understood. */
 export const WireFormat = {
@@ -67,6 +67,6 @@ export type OutgoingFields = Omit<HeaderFields, 'contentType'>;
 
 /** Encodes a body into a binary envelope, byte-identical to FastStream for ASCII headers. */
 export function encodeMessage(body: unknown, fields: OutgoingFields): Buffer {
-  const { payload, contentType } = encodeBody(body);
-  return encodeEnvelope(buildHeaders({ ...fields, contentType }), payload);
+  const encoded = encodeBody(body);
+  return encodeEnvelope(headerPairs(fields.correlationId, encoded.contentType, fields.replyTo, fields.headers), encoded.payload);
 }

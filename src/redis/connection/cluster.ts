@@ -9,6 +9,7 @@ import type { Logger } from '../../core/logger.js';
 import { sameSlot, slotOf } from '../hashtag.js';
 import type { ConnectionConfig } from '../options.js';
 import { closeClient, nodeOptions } from './client.js';
+import { sendFramed, TickCork } from './framed.js';
 import { RoutedConnection } from './routed.js';
 import type { BlockingConnection, CommandClient, ConnectionStrategy, QueuedCommand, SubscriberClient } from './strategy.js';
 
@@ -23,8 +24,13 @@ export class ClusterStrategy implements ConnectionStrategy {
   readonly #clusters = new Set<Cluster>();
   readonly #readers = new Set<RoutedConnection>();
   #command: Cluster | undefined;
+  readonly #cork = new TickCork(() => this.#command?.nodes('master').map((node) => node.stream) ?? []);
   readonly commands: CommandClient = {
-    send: (command, _key, args) => this.#commandCluster().call(command, ...args),
+    send: (command, key, args) => {
+      const cluster = this.#commandCluster();
+      this.#cork.hold();
+      return sendFramed(cluster, command, args, key === '' ? undefined : slotOf(key));
+    },
   };
 
   constructor(config: ConnectionConfig, startupNodes: readonly StartupNode[], logger: Logger) {

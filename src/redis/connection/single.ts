@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from '../../core/logger.js';
 import type { ConnectionConfig } from '../options.js';
 import { clientOptions, closeClient, connectClient, type ClientRole } from './client.js';
+import { sendFramed, TickCork } from './framed.js';
 import type { BlockingConnection, CommandClient, ConnectionStrategy, QueuedCommand } from './strategy.js';
 
 export class SingleNodeStrategy implements ConnectionStrategy {
@@ -15,9 +16,13 @@ export class SingleNodeStrategy implements ConnectionStrategy {
   readonly #logger: Logger;
   readonly #clients = new Set<Redis>();
   #command: Redis | undefined;
+  readonly #cork = new TickCork(() => [this.#command?.stream]);
   readonly commands: CommandClient = {
-    // `call`, not `callBuffer`: ioredis 6 drops the command name of an auto-pipelined callBuffer.
-    send: (command, _key, args) => this.#commandClient().call(command, ...args),
+    send: (command, _key, args) => {
+      const client = this.#commandClient();
+      this.#cork.hold();
+      return sendFramed(client, command, args);
+    },
   };
 
   constructor(config: ConnectionConfig, logger: Logger) {

@@ -1,7 +1,7 @@
 /**
  * Coalesces the XACKs of one stream and group issued in the same tick into one
- * `XACK key group id1 id2 …`: many handlers finishing together cost Redis one command.
- * Each caller still learns whether its own acknowledgement reached Redis.
+ * `XACK key group id1 id2 …`: many handlers finishing together cost Redis one command, and
+ * share one promise that settles when that command's reply arrived.
  */
 import type { CommandClient } from '../connection/strategy.js';
 
@@ -10,7 +10,7 @@ export class AckBatcher {
   readonly #stream: string;
   readonly #group: string;
   #ids: string[] = [];
-  #waiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
+  #round: Promise<void> | undefined;
 
   constructor(commands: CommandClient, stream: string, group: string) {
     this.#commands = commands;
@@ -18,22 +18,25 @@ export class AckBatcher {
     this.#group = group;
   }
 
+  /**
+   * Queues `ids` for this tick's XACK. The promise (shared by everything acked in this tick)
+   * rejects with the command's error; nobody has to observe it.
+   */
   ack(ids: readonly string[]): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (this.#ids.length === 0) queueMicrotask(() => this.#flush());
-      this.#ids.push(...ids);
-      this.#waiters.push({ resolve, reject });
-    });
+    for (const id of ids) this.#ids.push(id);
+    if (this.#round) return this.#round;
+    // Sent one microtask later: every handler that finishes in this tick joins the command.
+    const round = Promise.resolve().then(() => this.#flush());
+    // A failed XACK leaves the entries pending (redelivered later); callers that care observe it.
+    round.catch(() => undefined);
+    this.#round = round;
+    return round;
   }
 
-  #flush(): void {
+  async #flush(): Promise<void> {
     const ids = this.#ids;
-    const waiters = this.#waiters;
     this.#ids = [];
-    this.#waiters = [];
-    this.#commands.send('XACK', this.#stream, [this.#stream, this.#group, ...ids]).then(
-      () => waiters.forEach((w) => w.resolve()),
-      (error: unknown) => waiters.forEach((w) => w.reject(error)),
-    );
+    this.#round = undefined;
+    await this.#commands.send('XACK', this.#stream, [this.#stream, this.#group, ...ids]);
   }
 }

@@ -23,7 +23,8 @@ export class ChannelSubscriber implements RuntimeSubscriber {
   #queue: Message[] = [];
   #head = 0;
   readonly #pool: WorkerPool;
-  #draining: Promise<void> | undefined;
+  /** Set while queued messages wait for a free worker. */
+  #waiting: Promise<void> | undefined;
   #unsubscribe: (() => Promise<void>) | undefined;
 
   constructor(source: PubSub, hub: PubSubHub, config: ConsumerConfig, logger: Logger, maxWorkers: number) {
@@ -50,7 +51,7 @@ export class ChannelSubscriber implements RuntimeSubscriber {
           raw: payload,
         }),
       );
-      this.#draining ??= this.#drain();
+      this.#dispatch();
     });
   }
 
@@ -59,7 +60,9 @@ export class ChannelSubscriber implements RuntimeSubscriber {
     this.#unsubscribe = undefined;
     await unsubscribe?.();
     const deadline = Date.now() + gracefulTimeout;
-    const dispatched = !this.#draining || (await settlesWithin(this.#draining, gracefulTimeout));
+    let dispatched = true;
+    // Each wake-up dispatches what it can and may wait again for the next free worker.
+    while (dispatched && this.#waiting) dispatched = await settlesWithin(this.#waiting, Math.max(0, deadline - Date.now()));
     const finished = dispatched && (await this.#pool.drain(Math.max(0, deadline - Date.now())));
     if (!finished) {
       this.#logger.warn(
@@ -71,9 +74,17 @@ export class ChannelSubscriber implements RuntimeSubscriber {
     }
   }
 
-  async #drain(): Promise<void> {
+  /** Hands queued messages to free workers; when none is free, comes back once one is. */
+  #dispatch(): void {
+    if (this.#waiting) return;
     while (this.#head < this.#queue.length) {
-      await this.#pool.capacity();
+      if (this.#pool.free === 0) {
+        this.#waiting = this.#pool.capacity().then(() => {
+          this.#waiting = undefined;
+          this.#dispatch();
+        });
+        return;
+      }
       const message = this.#queue[this.#head];
       this.#head += 1;
       // O(1) dequeue: drop the consumed prefix now and then instead of shifting every time.
@@ -83,6 +94,5 @@ export class ChannelSubscriber implements RuntimeSubscriber {
       }
       if (message) this.#pool.run(() => consume(this.#config, message));
     }
-    this.#draining = undefined;
   }
 }

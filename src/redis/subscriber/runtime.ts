@@ -42,8 +42,11 @@ export abstract class ReadLoop implements RuntimeSubscriber {
   readonly #pause = new Pause();
   #readSince = 0;
   #watchdog: NodeJS.Timeout | undefined;
-  /** Acknowledgements still on their way to Redis; stop() waits for them. */
-  readonly #settling = new Set<Promise<void>>();
+  /**
+   * Acknowledgements still on their way to Redis, each with the messages it settles (acks sent
+   * together share one promise); stop() waits for them.
+   */
+  readonly #settling = new Map<Promise<void>, Message[]>();
 
   constructor(deps: LoopDeps) {
     this.deps = deps;
@@ -69,7 +72,7 @@ export abstract class ReadLoop implements RuntimeSubscriber {
     const finished =
       (await this.#awaitLoop(this.#loop, deadline)) &&
       (await this.#pool.drain(Math.max(0, deadline - Date.now()))) &&
-      (await settlesWithin(Promise.all(this.#settling), Math.max(0, deadline - Date.now())));
+      (await settlesWithin(Promise.allSettled(this.#settling.keys()), Math.max(0, deadline - Date.now())));
     if (!finished) {
       this.deps.logger.warn({ subscriber: this.name }, `Handlers still running after gracefulTimeout (${gracefulTimeout} ms); closing anyway.`);
     }
@@ -126,14 +129,37 @@ export abstract class ReadLoop implements RuntimeSubscriber {
     }
   }
 
-  /** Runs the handler in a worker slot; the slot frees when it finished, not when the ack arrived. */
-  async #process(message: Message): Promise<void> {
-    const { settled } = await consume(this.deps.config, message);
-    const tracked = settled.finally(() => {
-      this.#settling.delete(tracked);
-      this.processed(message);
+  /**
+   * Runs the handler in a worker slot; the slot frees when it finished, not when the ack arrived.
+   * A handler that finished synchronously makes no promise here.
+   */
+  #process(message: Message): Promise<void> | undefined {
+    const outcome = consume(this.deps.config, message);
+    if (outcome instanceof Promise) return outcome.then((done) => this.#track(message, done.settled));
+    this.#track(message, outcome.settled);
+    return undefined;
+  }
+
+  /** Calls processed(message) once its settlement reached Redis: once per ack round trip, not per message. */
+  #track(message: Message, settled: Promise<void>): void {
+    const waiting = this.#settling.get(settled);
+    if (waiting) {
+      waiting.push(message);
+      return;
+    }
+    const messages = [message];
+    this.#settling.set(settled, messages);
+    const done = (): void => {
+      this.#settling.delete(settled);
+      for (const one of messages) this.processed(one);
+    };
+    settled.then(done, (error: unknown) => {
+      this.deps.logger.error(
+        { subscriber: this.name, err: error },
+        `Could not acknowledge ${messages.length} message(s): ${(error as Error).message}. They stay pending and will be redelivered.`,
+      );
+      done();
     });
-    this.#settling.add(tracked);
   }
 
   /**

@@ -26,6 +26,8 @@ export function entriesOf(reply: ReadReply): RawEntry[] {
 
 /** An entry's fields as a wire message: `__data__` holds the envelope; other shapes become JSON (spec §5.5). */
 export function toWire(fields: Buffer[]): WireMessage {
+  // The usual entry has one field, `__data__`: recognised without decoding its name.
+  if (fields.length === 2 && isDataField(fields[0]!)) return parseWire(fields[1]!);
   const map: Record<string, string> = {};
   for (let i = 0; i < fields.length; i += 2) {
     const name = String(fields[i]);
@@ -33,6 +35,14 @@ export function toWire(fields: Buffer[]): WireMessage {
     map[name] = String(fields[i + 1]);
   }
   return parseWire(Buffer.from(JSON.stringify(map)));
+}
+
+const DATA_FIELD_BYTES = Buffer.from(DATA_FIELD);
+
+function isDataField(name: Buffer): boolean {
+  if (name.length !== DATA_FIELD_BYTES.length) return false;
+  for (let i = 0; i < name.length; i += 1) if (name[i] !== DATA_FIELD_BYTES[i]) return false;
+  return true;
 }
 
 /** Entries with their fields; deleted ones (null fields) are left out. */

@@ -9,13 +9,13 @@
  * dead-letter stream instead of the handler. XACK happens only as the ack policy says.
  */
 import { GroupNotFoundError, SetupError } from '../../core/errors.js';
-import { Message, type Settler } from '../../core/message.js';
+import { Message, type MessageSource, type Settler } from '../../core/message.js';
 import type { BlockingConnection } from '../connection/strategy.js';
 import { withHashTag } from '../hashtag.js';
 import type { StreamSub } from '../sources.js';
 import { AckBatcher } from './ack-batcher.js';
 import { Claimer } from './claim.js';
-import { deadLetter, type DeadLetterReason, type DeadLetterTarget } from './dead-letter.js';
+import { deadLetter, type DeadLetterTarget } from './dead-letter.js';
 import { ReadLoop, type LoopDeps, type ReadFailure } from './runtime.js';
 import { deletedIds, entriesOf, loadDeliveryCounts, toEntries, type Entry, type RawEntry, type ReadReply } from './stream-entries.js';
 
@@ -37,11 +37,13 @@ export class StreamSubscriber extends ReadLoop {
   /** Entry IDs our workers hold right now; a re-drain must not hand them out twice. */
   readonly #inFlight = new Set<string>();
   protected readonly readTimeout: number;
+  readonly #messageSource: MessageSource;
 
   constructor(source: StreamSub<boolean>, deps: LoopDeps) {
     super(deps);
     this.#source = source;
     this.name = source.name;
+    this.#messageSource = { kind: 'stream', name: source.name };
     this.readTimeout = source.pollingInterval;
     if (source.group !== undefined && source.consumer !== undefined) {
       this.#group = { name: source.group, consumer: source.consumer };
@@ -155,33 +157,18 @@ export class StreamSubscriber extends ReadLoop {
   }
 
   #message(entries: Entry[]): Message {
-    const settler = this.#settler(entries);
-    const deliveryCount = entries[0]?.deliveryCount;
+    const single = entries.length === 1 && !this.#source.batch;
+    const ids = single ? [entries[0]!.id] : entries.map((entry) => entry.id);
+    const group = this.#group && !this.#source.noAck ? this.#group : undefined;
     return new Message({
-      source: { kind: 'stream', name: this.name },
-      items: entries.map((entry) => entry.wire),
+      source: this.#messageSource,
+      items: single ? [entries[0]!.wire] : entries.map((entry) => entry.wire),
       batch: this.#source.batch,
-      ids: entries.map((entry) => entry.id),
-      ...(deliveryCount === undefined ? {} : { deliveryCount }),
-      ...(settler ? { settler } : {}),
+      ids,
+      deliveryCount: entries[0]?.deliveryCount,
+      settler: group ? new EntrySettler(this.#acks!, this.#deadLetter!, this.#source.maxDeliveries, entries, ids) : undefined,
       raw: entries,
     });
-  }
-
-  #settler(entries: Entry[]): Settler | undefined {
-    const group = this.#group;
-    if (!group || this.#source.noAck) return undefined;
-    const limit = this.#source.maxDeliveries;
-    const send = (reason: DeadLetterReason, which: Entry[], cause: unknown): Promise<void> => deadLetter(this.#deadLetter!, which, reason, cause);
-    return {
-      ack: () => this.#acks!.ack(entries.map((e) => e.id)),
-      // nack leaves entries pending, except those on their last allowed delivery.
-      nack: (reason) => {
-        const spent = limit === undefined ? [] : entries.filter((e) => (e.deliveryCount ?? 0) >= limit);
-        return send('max-deliveries', spent, reason);
-      },
-      reject: (reason) => send('rejected', entries, reason),
-    };
   }
 
   async #createGroup(): Promise<void> {
@@ -206,5 +193,37 @@ export class StreamSubscriber extends ReadLoop {
   async #lastEntryId(): Promise<string> {
     const last = (await this.deps.strategy.commands.send('XREVRANGE', this.name, [this.name, '+', '-', 'COUNT', 1])) as Array<[string]>;
     return last[0] ? String(last[0][0]) : '0-0';
+  }
+}
+
+/** How a group's entries are settled: XACK (batched per tick), or dead-lettered past the limit. */
+class EntrySettler implements Settler {
+  readonly #acks: AckBatcher;
+  readonly #deadLetter: DeadLetterTarget;
+  readonly #limit: number | undefined;
+  readonly #entries: Entry[];
+  readonly #ids: readonly string[];
+
+  constructor(acks: AckBatcher, deadLetter: DeadLetterTarget, limit: number | undefined, entries: Entry[], ids: readonly string[]) {
+    this.#acks = acks;
+    this.#deadLetter = deadLetter;
+    this.#limit = limit;
+    this.#entries = entries;
+    this.#ids = ids;
+  }
+
+  ack(): Promise<void> {
+    return this.#acks.ack(this.#ids);
+  }
+
+  /** Leaves the entries pending, except those on their last allowed delivery. */
+  nack(reason?: unknown): Promise<void> {
+    const limit = this.#limit;
+    const spent = limit === undefined ? [] : this.#entries.filter((e) => (e.deliveryCount ?? 0) >= limit);
+    return deadLetter(this.#deadLetter, spent, 'max-deliveries', reason);
+  }
+
+  reject(reason?: unknown): Promise<void> {
+    return deadLetter(this.#deadLetter, this.#entries, 'rejected', reason);
   }
 }

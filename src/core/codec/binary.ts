@@ -64,7 +64,9 @@ export function assertHeaderValues(headers: Readonly<Record<string, unknown>>): 
 
 /** Whether `data` starts like a binary envelope. */
 export function hasMagic(data: Buffer): boolean {
-  return data.length >= 10 && data.compare(MAGIC, 0, 8, 0, 8) === 0 && data.readUInt16BE(8) === VERSION;
+  if (data.length < 10) return false;
+  for (let i = 0; i < 8; i += 1) if (data[i] !== MAGIC[i]) return false;
+  return data[8] === 0 && data[9] === VERSION;
 }
 
 /** Result of reading a binary envelope. */
@@ -110,6 +112,7 @@ const codePointLength: LengthReader = (data, start, count, end) => {
 };
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+const NOT_ASCII = /[^\x00-\x7f]/;
 
 /**
  * The common case in one pass: ASCII headers (where byte and code-point counts agree), read as one
@@ -118,6 +121,8 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 function readAsciiHeaders(data: Buffer, headersStart: number, dataStart: number): Record<string, string> | undefined {
   const count = data.readUInt16BE(headersStart);
   const text = data.toString('latin1', headersStart, dataStart);
+  // Length bytes under 0x80 and ASCII text (the usual header block): nothing to check per string.
+  const checked = !NOT_ASCII.test(text);
   const headers: Record<string, string> = {};
   let offset = headersStart + 2;
   for (let i = 0; i < count; i += 1) {
@@ -127,7 +132,8 @@ function readAsciiHeaders(data: Buffer, headersStart: number, dataStart: number)
     const valueStart = keyEnd + 2;
     if (valueStart > dataStart) return undefined;
     const valueEnd = valueStart + (((data[keyEnd] as number) << 8) | (data[keyEnd + 1] as number));
-    if (valueEnd > dataStart || !isAscii(data, keyStart, keyEnd) || !isAscii(data, valueStart, valueEnd)) return undefined;
+    if (valueEnd > dataStart) return undefined;
+    if (!checked && !(isAscii(data, keyStart, keyEnd) && isAscii(data, valueStart, valueEnd))) return undefined;
     headers[text.slice(keyStart - headersStart, keyEnd - headersStart)] = text.slice(valueStart - headersStart, valueEnd - headersStart);
     offset = valueEnd;
   }

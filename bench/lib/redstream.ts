@@ -45,7 +45,8 @@ export async function throughput(s: Scenario, key: string): Promise<Result> {
     const items = Array.isArray(item) ? item : [item];
     for (const one of items) if (!s.separate) latency.add(one.t);
     done.tick(items.length);
-    if (s.rssEvery && done.count % s.rssEvery < items.length) rss.push(rssMb());
+    // Twenty samples per window: one sample lands wherever the garbage collector happens to be.
+    if (s.rssEvery && done.count % (s.rssEvery / 20) < items.length) rss.push(rssMb());
   };
   for (const source of sources(s, key)) broker.subscriber(source, { maxWorkers: s.inFlight }, handle as (b: unknown) => void);
   const to = target(s, key);
@@ -73,8 +74,17 @@ export async function throughput(s: Scenario, key: string): Promise<Result> {
     rate: s.separate ? consumeRate : perSecond(s.messages, start, done.lastAt), publishRate, consumeRate,
     ...(s.separate ? {} : { p50: latency.percentile(50), p99: latency.percentile(99) }),
     peakRssMb: peakRssMb(),
-    ...(s.rssEvery ? { note: `RSS ${rss[0]} MB after the first ${s.rssEvery} consumed, ${rss[rss.length - 1]} MB after the last` } : {}),
+    ...(s.rssEvery ? { note: rssNote(rss, s.rssEvery) } : {}),
   };
+}
+
+/** RSS over the first and the last `window` messages (20 samples each): mean and highest. */
+function rssNote(samples: number[], window: number): string {
+  const first = samples.slice(0, 20);
+  const last = samples.slice(-20);
+  const mean = (xs: number[]): number => Math.round((xs.reduce((a, b) => a + b, 0) / xs.length) * 10) / 10;
+  const growth = Math.round((mean(last) / mean(first) - 1) * 1000) / 10;
+  return `RSS over the first ${window}: mean ${mean(first)} MB (max ${Math.max(...first)}); over the last ${window}: mean ${mean(last)} MB (max ${Math.max(...last)}); ${growth >= 0 ? '+' : ''}${growth}%`;
 }
 
 /** Ping-pong: one message in flight; the handler republishes it; round trips per second. */

@@ -63,7 +63,7 @@ export function scenarios(quick: boolean): Scenario[] {
     list.push({ ...base, id: `cluster publishes to every master ${usePipeline ? 'with' : 'without'} pipeline`, kind: 'pipeline', impl: 'redstream', topology: 'cluster', dest: 'stream', inFlight: 1000, batch: 1000, messages: quick ? 10_000 : 100_000, usePipeline });
   }
   list.push({ ...base, id: 'cluster publishes to every master', kind: 'pipeline', impl: 'raw', topology: 'cluster', dest: 'stream', inFlight: 1000, batch: 1000, messages: quick ? 10_000 : 100_000 });
-  const long = quick ? 30_000 : 300_000;
+  const long = quick ? 30_000 : 1_000_000;
   list.push({ ...base, id: `long run stream group (${long / 1000}k)`, kind: 'throughput', impl: 'redstream', topology: 'single', dest: 'stream-group', messages: long, rssEvery: quick ? 10_000 : 100_000 });
   return list;
 }

@@ -139,6 +139,34 @@ describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
       expect(await got.next()).toBe('after');
     });
 
+    it('logs an automatic XACK that Redis refuses, and goes on consuming', async () => {
+      const logger = recordingLogger();
+      const broker = makeBroker({ logger });
+      const stream = uid('ack-refused');
+      const raw = rawClient();
+      const got = new Inbox<string>();
+      broker.subscriber(new StreamSub(stream, { group: 'g', consumer: 'c', pollingInterval: 20 }), async (body: string) => {
+        // The stream becomes a string while the handler runs, so Redis refuses its XACK (WRONGTYPE).
+        if (body === 'first') {
+          await raw.del(stream);
+          await raw.set(stream, 'not a stream');
+        }
+        got.push(body);
+      });
+      await broker.start();
+      await broker.publish('first', { stream });
+      expect(await got.next()).toBe('first');
+      const refused = (): { context: Record<string, unknown> } | undefined => logger.lines.find((l) => l.message.startsWith('Could not acknowledge 1 message(s)'));
+      await eventually(() => refused() !== undefined, 5000, 'the refused XACK logged');
+      expect(String(refused()!.context['err'])).toMatch(/WRONGTYPE/);
+      expect(refused()!.context['subscriber']).toBe(stream);
+      // Once the key is a stream again the subscriber recreates its group and reads on.
+      await raw.del(stream);
+      await eventually(async () => ((await raw.exists(stream)) === 1 ? ((await raw.xinfo('GROUPS', stream)) as unknown[]).length === 1 : false), 5000, 'the group recreated');
+      await broker.publish('after', { stream });
+      expect(await got.next()).toBe('after');
+    });
+
     it('stops the subscriber with GroupNotFoundError when its group is deleted and declare is off', async () => {
       const logger = recordingLogger();
       const broker = makeBroker({ logger });

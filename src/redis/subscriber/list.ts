@@ -5,7 +5,7 @@
  * it is always processed, even during stop().
  */
 import { parseWire } from '../../core/codec/wire.js';
-import { Message } from '../../core/message.js';
+import { Message, type MessageSource } from '../../core/message.js';
 import type { BlockingConnection } from '../connection/strategy.js';
 import type { ListSub } from '../sources.js';
 import { ReadLoop, type LoopDeps } from './runtime.js';
@@ -15,11 +15,13 @@ export class ListSubscriber extends ReadLoop {
   readonly #source: ListSub<boolean>;
   readonly #timeout: string;
   protected readonly readTimeout: number;
+  readonly #messageSource: MessageSource;
 
   constructor(source: ListSub<boolean>, deps: LoopDeps) {
     super(deps);
     this.#source = source;
     this.name = source.name;
+    this.#messageSource = { kind: 'list', name: source.name };
     this.#timeout = String(source.pollingInterval / 1000);
     this.readTimeout = source.pollingInterval;
   }
@@ -33,7 +35,10 @@ export class ListSubscriber extends ReadLoop {
       const items = await this.#pop(connection, this.#source.maxRecords);
       return items.length > 0 ? [this.#message(items)] : [];
     }
-    return (await this.#pop(connection, capacity)).map((item) => this.#message([item]));
+    const items = await this.#pop(connection, capacity);
+    const messages: Message[] = [];
+    for (const item of items) messages.push(new Message({ source: this.#messageSource, items: [parseWire(item)], batch: false, raw: item }));
+    return messages;
   }
 
   /** Pops up to `max` elements: what is there at once, else blocks for the first one. */
@@ -52,7 +57,7 @@ export class ListSubscriber extends ReadLoop {
 
   #message(values: Buffer[]): Message {
     return new Message({
-      source: { kind: 'list', name: this.name },
+      source: this.#messageSource,
       items: values.map(parseWire),
       batch: this.#source.batch,
       raw: values,

@@ -11,7 +11,7 @@ export async function jobs(s: Scenario, key: string): Promise<Result> {
   const prefix = s.topology === 'cluster' ? `{${name}}` : 'bench';
   const connection = () => rawClient(s.topology, { autoPipelining: false, blocking: true });
   const queue = new Queue(name, { connection: connection(), prefix });
-  const latency = new Latency();
+  const latency = new Latency(s.messages);
   const done = new Countdown(s.messages);
   const worker = new Worker(
     name,

@@ -76,7 +76,7 @@ export async function throughput(s: Scenario, key: string): Promise<Result> {
   const client = rawClient(s.topology);
   if (s.dest.startsWith('stream-group')) await client.xgroup('CREATE', key, 'g', '0', 'MKSTREAM');
   const send = publisher(s, client, key, payload(s.payload));
-  const latency = new Latency();
+  const latency = new Latency(s.messages);
   const done = new Countdown(s.messages);
   const onItems = (items: Buffer[]): void => {
     for (const item of items) {
@@ -115,7 +115,7 @@ export async function throughput(s: Scenario, key: string): Promise<Result> {
 
 export async function pingPong(s: Scenario, key: string): Promise<Result> {
   const client = rawClient(s.topology);
-  const latency = new Latency();
+  const latency = new Latency(s.messages);
   const done = new Countdown(s.messages);
   const body = payload(s.payload);
   const send = publisher({ ...s, dest: s.dest }, client, key, body);

@@ -38,7 +38,7 @@ function target(s: Scenario, key: string): { channel: string } | { list: string 
 export async function throughput(s: Scenario, key: string): Promise<Result> {
   const broker = makeBroker(s);
   const body = payload(s.payload);
-  const latency = new Latency();
+  const latency = new Latency(s.messages);
   const done = new Countdown(s.messages);
   const rss: number[] = [];
   const handle = (item: Body | Body[]): void => {
@@ -91,7 +91,7 @@ function rssNote(samples: number[], window: number): string {
 export async function pingPong(s: Scenario, key: string): Promise<Result> {
   const broker = makeBroker(s);
   const body = payload(s.payload);
-  const latency = new Latency();
+  const latency = new Latency(s.messages);
   const done = new Countdown(s.messages);
   const to = target(s, key) as { list: string };
   const [source] = sources({ ...s, consumers: 1, batch: 1 }, key);
@@ -117,7 +117,7 @@ export async function rpc(s: Scenario, key: string): Promise<Result> {
   await server.start();
   await client.connect();
   const body = payload(s.payload);
-  const latency = new Latency();
+  const latency = new Latency(s.messages);
   const start = performance.now();
   await withInFlight(s.messages, s.inFlight, async () => {
     const sent = performance.now();

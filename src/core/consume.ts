@@ -119,8 +119,7 @@ async function consumeThroughMiddlewares(config: ConsumerConfig, message: Messag
   } catch (caught) {
     error = caught;
   }
-  error = await afterProcessed(middlewares, error, message, config.logger);
-  return { error: error instanceof ControlFlowError ? undefined : error, result, settled: settle(config, message, error) };
+  return outcome(config, message, await afterProcessed(middlewares, error, message, config.logger), result);
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

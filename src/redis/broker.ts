@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { AckPolicy } from '../core/ack.js';
-import { encodeMessage } from '../core/codec/wire.js';
+import { encodeMessage, type OutgoingFields } from '../core/codec/wire.js';
 import type { ConsumerConfig } from '../core/consume.js';
 import { OptionError, rejectWith, SetupError } from '../core/errors.js';
 import { Lifecycle, type BrokerState } from '../core/lifecycle.js';
@@ -269,9 +269,7 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
     const maxlen = options.maxlen ?? destination.maxlen;
     // Without middlewares nothing can change the publish: encode and send, no command object.
     if ((middlewares ?? this.middlewares).length === 0) {
-      const fields = { correlationId, replyTo: options.replyTo, headers: options.headers };
-      const envelopes = batch ? (body as unknown[]).map((item) => encodeMessage(item, fields)) : [encodeMessage(body, fields)];
-      return this.#producer.send(destination, envelopes, maxlen, options.pipeline);
+      return this.#deliver(destination, body, batch, { correlationId, replyTo: options.replyTo, headers: options.headers }, maxlen, options.pipeline);
     }
     const command: PublishCommand = {
       type,
@@ -284,12 +282,23 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
       replyTo: options.replyTo ?? '',
     };
     const scopes = publishScopes(middlewares ?? instantiate(this.middlewares, undefined));
-    const run = compose(scopes, (cmd: PublishCommand) => {
-      const fields = { correlationId: cmd.correlationId, replyTo: cmd.replyTo, headers: cmd.headers };
-      const envelopes = cmd.batch ? (cmd.body as unknown[]).map((item) => encodeMessage(item, fields)) : [encodeMessage(cmd.body, fields)];
-      return this.#producer.send(destination, envelopes, maxlen, options.pipeline);
-    });
+    const run = compose(scopes, (cmd: PublishCommand) =>
+      this.#deliver(destination, cmd.body, cmd.batch, { correlationId: cmd.correlationId, replyTo: cmd.replyTo, headers: cmd.headers }, maxlen, options.pipeline),
+    );
     return run(command) as Promise<PublishResult | undefined>;
+  }
+
+  /** Encodes the body (every item of a batch) and hands the envelopes to the producer. */
+  #deliver(
+    destination: Destination,
+    body: unknown,
+    batch: boolean,
+    fields: OutgoingFields,
+    maxlen: number | undefined,
+    pipeline: RedisPipeline | undefined,
+  ): Promise<PublishResult | undefined> {
+    const envelopes = batch ? (body as unknown[]).map((item) => encodeMessage(item, fields)) : [encodeMessage(body, fields)];
+    return this.#producer.send(destination, envelopes, maxlen, pipeline);
   }
 
   async #startSubscribers(): Promise<void> {

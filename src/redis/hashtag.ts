@@ -14,9 +14,13 @@ for (let i = 0; i < 256; i += 1) {
   table[i] = crc & 0xffff;
 }
 
+function crcStep(crc: number, byte: number): number {
+  return ((crc << 8) & 0xffff) ^ (table[((crc >> 8) ^ byte) & 0xff] as number);
+}
+
 function crc16(bytes: Uint8Array): number {
   let crc = 0;
-  for (const byte of bytes) crc = ((crc << 8) & 0xffff) ^ (table[((crc >> 8) ^ byte) & 0xff] as number);
+  for (const byte of bytes) crc = crcStep(crc, byte);
   return crc;
 }
 
@@ -36,7 +40,7 @@ export function slotOf(key: string): number {
   for (let i = 0; i < hashed.length; i += 1) {
     const code = hashed.charCodeAt(i);
     if (code > 0x7f) return crc16(Buffer.from(hashed, 'utf8')) % SLOTS;
-    crc = ((crc << 8) & 0xffff) ^ (table[((crc >> 8) ^ code) & 0xff] as number);
+    crc = crcStep(crc, code);
   }
   return crc % SLOTS;
 }

@@ -35,10 +35,7 @@ export class ListSubscriber extends ReadLoop {
       const items = await this.#pop(connection, this.#source.maxRecords);
       return items.length > 0 ? [this.#message(items)] : [];
     }
-    const items = await this.#pop(connection, capacity);
-    const messages: Message[] = [];
-    for (const item of items) messages.push(new Message({ source: this.#messageSource, items: [parseWire(item)], batch: false, raw: item }));
-    return messages;
+    return (await this.#pop(connection, capacity)).map((item) => this.#message([item], item));
   }
 
   /** Pops up to `max` elements: what is there at once, else blocks for the first one. */
@@ -55,12 +52,13 @@ export class ListSubscriber extends ReadLoop {
     return rest ? [first[1], ...rest] : [first[1]];
   }
 
-  #message(values: Buffer[]): Message {
+  /** `raw`: what was popped (the element, or every element of a batch). */
+  #message(values: Buffer[], raw: Buffer | Buffer[] = values): Message {
     return new Message({
       source: this.#messageSource,
       items: values.map(parseWire),
       batch: this.#source.batch,
-      raw: values,
+      raw,
     });
   }
 }

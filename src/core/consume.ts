@@ -135,7 +135,7 @@ async function invoke(config: ConsumerConfig, message: Message): Promise<unknown
 
 function decode(message: Message): unknown {
   if (Array.isArray(message.rawBody)) {
-    return message.items.map((item) => decodeBody(item.payload, item.headers['content-type']));
+    return message.items.map((item) => decodeBody(item.payload, item.contentType));
   }
   return decodeBody(message.rawBody as Buffer, message.contentType);
 }

@@ -31,7 +31,8 @@ const noopSettler: Settler = {
 
 const NO_HEADERS: ReadonlyArray<Readonly<Record<string, string>>> = Object.freeze([]);
 const NO_IDS: readonly string[] = Object.freeze([]);
-const NO_PATH: Readonly<Record<string, string>> = Object.freeze({});
+const EMPTY_RECORD: Readonly<Record<string, string>> = Object.freeze({});
+const EMPTY_BODY = Buffer.alloc(0);
 
 /** Where a message came from. */
 export interface MessageSource {
@@ -61,15 +62,8 @@ export interface MessageInit {
 export class Message<Body = unknown> {
   /** Decoded body; an array of bodies for batch subscribers. */
   body: Body;
-  readonly headers: Readonly<Record<string, string>>;
-  /** Per-item headers of a batch; empty for a single message. */
-  readonly batchHeaders: ReadonlyArray<Readonly<Record<string, string>>>;
-  readonly correlationId: string;
-  /** Stream entry ID for stream messages; else the `message_id` header or the correlation ID. */
-  readonly messageId: string;
   /** Every entry ID of a stream batch. */
   readonly messageIds: readonly string[];
-  readonly replyTo: string;
   readonly contentType: string | undefined;
   /** Path params captured from a channel template such as `logs.{level}`. */
   readonly path: Readonly<Record<string, string>>;
@@ -81,27 +75,51 @@ export class Message<Body = unknown> {
   /** Payload bytes (after the envelope); one per item for a batch. */
   readonly rawBody: Buffer | readonly Buffer[];
   readonly items: readonly WireMessage[];
+  readonly #batch: boolean;
+  #correlationId: string | undefined;
   #status: AckStatus | undefined;
   #settler: Settler;
 
   constructor(init: MessageInit) {
     const first = init.items[0];
-    const headers = first?.headers ?? {};
     this.items = init.items;
-    this.headers = headers;
-    this.batchHeaders = init.batch ? init.items.map((item) => item.headers) : NO_HEADERS;
-    this.correlationId = headers['correlation_id'] ?? randomUUID();
+    this.#batch = init.batch;
     this.messageIds = init.ids ?? NO_IDS;
-    this.messageId = init.ids?.[0] ?? headers['message_id'] ?? this.correlationId;
-    this.replyTo = headers['reply_to'] ?? '';
-    this.contentType = headers['content-type'];
-    this.path = init.path ?? NO_PATH;
+    this.contentType = first?.contentType;
+    this.path = init.path ?? EMPTY_RECORD;
     this.deliveryCount = init.deliveryCount;
     this.source = init.source;
     this.raw = init.raw;
-    this.rawBody = init.batch ? init.items.map((item) => item.payload) : (first?.payload ?? Buffer.alloc(0));
+    this.rawBody = init.batch ? init.items.map((item) => item.payload) : (first?.payload ?? EMPTY_BODY);
     this.body = undefined as Body;
     this.#settler = init.settler ?? noopSettler;
+  }
+
+  // Headers and what comes from them are read on first use: most handlers never look.
+
+  /** The envelope's headers (the first item's, for a batch). */
+  get headers(): Readonly<Record<string, string>> {
+    return this.items[0]?.headers ?? EMPTY_RECORD;
+  }
+
+  /** Per-item headers of a batch; empty for a single message. */
+  get batchHeaders(): ReadonlyArray<Readonly<Record<string, string>>> {
+    return this.#batch ? this.items.map((item) => item.headers) : NO_HEADERS;
+  }
+
+  /** The `correlation_id` header; a fresh UUID (the same on every read) when there is none. */
+  get correlationId(): string {
+    return (this.#correlationId ??= this.headers['correlation_id'] ?? randomUUID());
+  }
+
+  /** Stream entry ID for stream messages; else the `message_id` header or the correlation ID. */
+  get messageId(): string {
+    return this.messageIds[0] ?? this.headers['message_id'] ?? this.correlationId;
+  }
+
+  /** The `reply_to` header, or `''`. */
+  get replyTo(): string {
+    return this.headers['reply_to'] ?? '';
   }
 
   /** How the message was settled, if it was. */

@@ -90,7 +90,7 @@ export class ReplyInbox {
     this.#pending.delete(id);
     const message = new Message({ source: { kind: 'reply', name: this.channel }, items: [wire], batch: false, raw: payload });
     try {
-      message.body = decodeBody(wire.payload, wire.headers['content-type']);
+      message.body = decodeBody(wire.payload, wire.contentType);
       pending.resolve(message);
     } catch (error) {
       pending.reject(error);

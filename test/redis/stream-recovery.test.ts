@@ -180,6 +180,41 @@ describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
       await eventually(async () => (await pendingCount(stream, 'g')) === 0);
     });
 
+    it('reads ahead while handlers finish at once, and holds what it read ahead when they stop doing so', async () => {
+      const broker = makeBroker();
+      const stream = uid('ahead');
+      for (let i = 0; i < 12; i += 1) await broker.publish(i, { stream });
+      let active = 0;
+      let peak = 0;
+      const blocked = new Inbox<number>();
+      const done = new Inbox<number>();
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      // Entries 0-3 finish synchronously; from entry 4 on the handler waits for the gate.
+      broker.subscriber(new StreamSub(stream, { group: 'g', consumer: 'c', lastId: '0', maxRecords: 10 }), { maxWorkers: 4 }, (n: number) => {
+        if (n < 4) {
+          done.push(n);
+          return undefined;
+        }
+        active += 1;
+        peak = Math.max(peak, active);
+        blocked.push(n);
+        return gate.then(() => {
+          active -= 1;
+          done.push(n);
+        });
+      });
+      await broker.start();
+      expect(await blocked.take(4)).toEqual([4, 5, 6, 7]);
+      // Entries 8-11 were read while 4-7 started (the handlers had been synchronous) and wait for free workers.
+      await eventually(async () => (await pendingCount(stream, 'g')) === 8);
+      expect(active).toBe(4);
+      release();
+      expect((await done.take(12)).sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+      expect(peak).toBe(4);
+      await eventually(async () => (await pendingCount(stream, 'g')) === 0);
+    });
+
     it('processes lists and channels concurrently too', async () => {
       const broker = makeBroker();
       const list = uid('list-workers');

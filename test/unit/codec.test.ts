@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeBody, decodeEnvelope, encodeMessage, parseWire, EncodeError } from '../../src/index.js';
+import { decodeBody, decodeEnvelope, encodeEnvelope, encodeMessage, parseWire, EncodeError } from '../../src/index.js';
 import { loadVectors } from '../helpers/fixtures.js';
 
 const cid = 'cid-1';
@@ -56,6 +56,8 @@ describe('FastStream 0.7.4 binary envelope', () => {
       expect(Object.entries(wire.headers)).toEqual(expectedHeaders(vector.file, vector.decoded.headers));
       expect(wire.payload.toString('hex')).toBe(vector.decoded.data_hex);
       expect(decodeBody(wire.payload, wire.headers['content-type'])).toEqual(call.decoded);
+      // Read up front without decoding the other headers; must agree with them.
+      expect(wire.contentType).toBe(wire.headers['content-type']);
     });
 
     it('encodes the same call to the same bytes (UTF-8 lengths where FastStream counts characters)', () => {
@@ -137,6 +139,26 @@ describe('reading what is not a valid envelope (spec §5.4)', () => {
     expect(wire.headers).toEqual({});
     expect(wire.payload.equals(corrupt)).toBe(true);
     expect(wire.corruption).toEqual(expect.any(String));
+  });
+
+  it('reads a content-type that is not JSON, and the last one when a header repeats', () => {
+    const bytes = encodeEnvelope([['correlation_id', 'c'], ['content-type', 'text/plain; charset=utf-8'], ['content-type', 'text/csv']], 'a,b');
+    const wire = parseWire(bytes);
+    expect(wire.contentType).toBe('text/csv');
+    expect(wire.headers).toEqual({ correlation_id: 'c', 'content-type': 'text/csv' });
+  });
+
+  it('keeps the payload of an envelope whose byte counts add up around text that is not UTF-8', () => {
+    // key "x", value 0xff 0xfe: lengths land exactly on the payload, the text is not UTF-8.
+    const bytes = encodeEnvelope([['correlation_id', 'c'], ['x', 'ab']], 'body');
+    const valueAt = bytes.indexOf('ab', 20);
+    bytes[valueAt] = 0xff;
+    bytes[valueAt + 1] = 0xfe;
+    const wire = parseWire(bytes);
+    expect(wire.format).toBe('binary');
+    expect(wire.corruption).toBeUndefined();
+    expect(wire.payload.toString()).toBe('body');
+    expect(wire.headers).toEqual({ correlation_id: 'c', x: '\ufffd\ufffd' });
   });
 
   it('throws a DecodeError for a body that claims JSON and is not', () => {

@@ -111,6 +111,76 @@ const codePointLength: LengthReader = (data, start, count, end) => {
   return offset <= end ? offset : -1;
 };
 
+/** Where an envelope's parts lie, found without decoding any header. */
+export interface EnvelopeLayout {
+  readonly headersStart: number;
+  readonly dataStart: number;
+  /** The `content-type` header's value (the last one, if repeated). */
+  readonly contentType: string | undefined;
+}
+
+const CONTENT_TYPE = Buffer.from('content-type');
+const JSON_TYPE = 'application/json';
+const JSON_TYPE_BYTES = Buffer.from(JSON_TYPE);
+
+/**
+ * Finds an envelope's parts without decoding a header: the byte-counted header lengths must end
+ * exactly where the payload starts. Only `content-type` is read, because decoding the body needs
+ * it; the other headers wait until someone asks ({@link readEnvelopeHeaders}). Undefined when the
+ * lengths do not add up (e.g. FastStream's code-point counts for non-ASCII text):
+ * {@link decodeEnvelope} then decides, with its fallbacks and its errors.
+ */
+export function scanEnvelope(data: Buffer): EnvelopeLayout | undefined {
+  if (!hasMagic(data) || data.length < HEADERS_START + 2) return undefined;
+  const headersStart = data.readUInt32BE(10);
+  const dataStart = data.readUInt32BE(14);
+  if (headersStart + 2 > dataStart || dataStart > data.length) return undefined;
+  const count = ((data[headersStart] as number) << 8) | (data[headersStart + 1] as number);
+  let contentType: string | undefined;
+  let offset = headersStart + 2;
+  for (let i = 0; i < count; i += 1) {
+    if (offset + 2 > dataStart) return undefined;
+    const keyLength = ((data[offset] as number) << 8) | (data[offset + 1] as number);
+    const keyStart = offset + 2;
+    const valueStart = keyStart + keyLength + 2;
+    if (valueStart > dataStart) return undefined;
+    const valueLength = ((data[valueStart - 2] as number) << 8) | (data[valueStart - 1] as number);
+    offset = valueStart + valueLength;
+    if (offset > dataStart) return undefined;
+    if (keyLength === CONTENT_TYPE.length && bytesAt(data, keyStart, CONTENT_TYPE)) {
+      contentType =
+        valueLength === JSON_TYPE_BYTES.length && bytesAt(data, valueStart, JSON_TYPE_BYTES)
+          ? JSON_TYPE
+          : lenientUtf8.decode(data.subarray(valueStart, offset));
+    }
+  }
+  return offset === dataStart ? { headersStart, dataStart, contentType } : undefined;
+}
+
+/**
+ * The headers of an envelope {@link scanEnvelope} accepted, read as {@link decodeEnvelope} would.
+ * Where that would give up (byte counts that add up around text that is not UTF-8) the text is
+ * decoded leniently instead, since the layout itself is sound.
+ */
+export function readEnvelopeHeaders(data: Buffer, layout: EnvelopeLayout): Record<string, string> {
+  const { headersStart, dataStart } = layout;
+  return (
+    readAsciiHeaders(data, headersStart, dataStart) ??
+    readHeaders(data, headersStart, dataStart, byteLength) ??
+    readHeaders(data, headersStart, dataStart, codePointLength) ??
+    readHeaders(data, headersStart, dataStart, byteLength, lenientUtf8) ??
+    {}
+  );
+}
+
+/** Whether `expected` sits in `data` at `start`. */
+function bytesAt(data: Buffer, start: number, expected: Buffer): boolean {
+  for (let i = 0; i < expected.length; i += 1) if (data[start + i] !== expected[i]) return false;
+  return true;
+}
+
+type Utf8Decoder = { decode(input: Uint8Array): string };
+const lenientUtf8: Utf8Decoder = new TextDecoder('utf-8');
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const NOT_ASCII = /[^\x00-\x7f]/;
 
@@ -140,14 +210,20 @@ function readAsciiHeaders(data: Buffer, headersStart: number, dataStart: number)
   return offset === dataStart ? headers : undefined;
 }
 
-function readHeaders(data: Buffer, headersStart: number, dataStart: number, advance: LengthReader): Record<string, string> | undefined {
+function readHeaders(
+  data: Buffer,
+  headersStart: number,
+  dataStart: number,
+  advance: LengthReader,
+  decoder: Utf8Decoder = utf8,
+): Record<string, string> | undefined {
   const count = data.readUInt16BE(headersStart);
   const headers: Record<string, string> = {};
   let offset = headersStart + 2;
   try {
     for (let i = 0; i < count; i += 1) {
-      const [key, afterKey] = readString(data, offset, dataStart, advance);
-      const [value, afterValue] = readString(data, afterKey, dataStart, advance);
+      const [key, afterKey] = readString(data, offset, dataStart, advance, decoder);
+      const [value, afterValue] = readString(data, afterKey, dataStart, advance, decoder);
       headers[key] = value;
       offset = afterValue;
     }
@@ -157,12 +233,12 @@ function readHeaders(data: Buffer, headersStart: number, dataStart: number, adva
   return offset === dataStart ? headers : undefined;
 }
 
-function readString(data: Buffer, offset: number, limit: number, advance: LengthReader): [string, number] {
+function readString(data: Buffer, offset: number, limit: number, advance: LengthReader, decoder: Utf8Decoder): [string, number] {
   if (offset + 2 > limit) throw new RangeError('header length past the payload');
   const start = offset + 2;
   const end = advance(data, start, data.readUInt16BE(offset), limit);
   if (end < 0) throw new RangeError('header past the payload');
-  return [isAscii(data, start, end) ? data.toString('latin1', start, end) : utf8.decode(data.subarray(start, end)), end];
+  return [isAscii(data, start, end) ? data.toString('latin1', start, end) : decoder.decode(data.subarray(start, end)), end];
 }
 
 /** Headers are nearly always ASCII, which needs no UTF-8 validation. */

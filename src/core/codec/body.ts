@@ -79,21 +79,25 @@ export function headerPairs(
  * no content-type → parsed JSON when it is JSON, else the raw bytes; empty → undefined.
  */
 export function decodeBody(payload: Buffer, contentType: string | undefined): unknown {
+  if (contentType === ContentType.JSON) return parseJson(payload, contentType);
   if (contentType === undefined) {
     if (payload.length === 0) return undefined;
     return looksLikeJson(payload) ? tryJson(payload) : payload;
   }
   if (contentType.startsWith(ContentType.TEXT)) return payload.toString('utf8');
-  if (contentType.startsWith(ContentType.JSON)) {
-    try {
-      return JSON.parse(payload.toString('utf8')) as unknown;
-    } catch (error) {
-      throw new DecodeError(`The body says content-type ${contentType} but is not valid JSON: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-  }
+  if (contentType.startsWith(ContentType.JSON)) return parseJson(payload, contentType);
   return payload;
+}
+
+function parseJson(payload: Buffer, contentType: string): unknown {
+  try {
+    // toString() without arguments is Node's shortest path to UTF-8.
+    return JSON.parse(payload.toString()) as unknown;
+  } catch (error) {
+    throw new DecodeError(`The body says content-type ${contentType} but is not valid JSON: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
 }
 
 function tryJson(payload: Buffer): unknown {

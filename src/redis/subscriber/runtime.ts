@@ -40,6 +40,9 @@ export abstract class ReadLoop implements RuntimeSubscriber {
   #loop: Promise<void> | undefined;
   #connection: BlockingConnection | undefined;
   readonly #pause = new Pause();
+  #stop: () => void = () => undefined;
+  /** Resolves when stop() begins. */
+  #stopping: Promise<void> = new Promise((resolve) => (this.#stop = resolve));
   #readSince = 0;
   #watchdog: NodeJS.Timeout | undefined;
   /**
@@ -58,6 +61,7 @@ export abstract class ReadLoop implements RuntimeSubscriber {
     await this.prepare();
     this.#connection = await this.deps.strategy.openBlocking(this.name);
     this.#running = true;
+    this.#stopping = new Promise((resolve) => (this.#stop = resolve));
     this.#loop = this.#run(this.#connection);
     this.#watchdog = setInterval(() => void this.#checkStalled(), 1000);
     this.#watchdog.unref();
@@ -66,6 +70,7 @@ export abstract class ReadLoop implements RuntimeSubscriber {
   async stop(gracefulTimeout: number): Promise<void> {
     if (!this.#loop) return;
     this.#running = false;
+    this.#stop();
     clearInterval(this.#watchdog);
     this.#pause.wake();
     const deadline = Date.now() + gracefulTimeout;
@@ -102,15 +107,32 @@ export abstract class ReadLoop implements RuntimeSubscriber {
     return 'retry';
   }
 
+  /**
+   * Reads and starts messages until stopped. When the handlers keep finishing synchronously, the
+   * next read leaves as soon as a read comes back, before its messages run, so the Redis round
+   * trip overlaps their work: by the time its reply is handled they are done and the workers free.
+   * Otherwise the next read asks only for the workers left free, as before. Only one read is ever
+   * on the connection (a read's arguments may depend on the previous reply).
+   */
   async #run(connection: BlockingConnection): Promise<void> {
+    const pool = this.#pool;
+    const half = Math.max(1, Math.floor(pool.size / 2));
     let failures = 0;
+    let ahead: Promise<Message[]> | undefined;
+    // Whether the last messages started all finished synchronously.
+    let synchronous = false;
     while (this.#running) {
-      const capacity = await this.#pool.capacity(Math.floor(this.deps.maxWorkers / 2));
-      if (!this.#running) break;
       let messages: Message[];
       try {
-        this.#readSince = Date.now();
-        messages = await this.read(connection, capacity);
+        if (ahead) {
+          const next = ahead;
+          ahead = undefined;
+          messages = await next;
+        } else {
+          const capacity = await pool.capacity(half);
+          if (!this.#running) break;
+          messages = await this.#read(connection, capacity);
+        }
         failures = 0;
       } catch (error) {
         if (!this.#running) break;
@@ -121,12 +143,35 @@ export abstract class ReadLoop implements RuntimeSubscriber {
         failures += 1;
         await this.#pause.sleep(Math.min(100 * 2 ** failures, 5000));
         continue;
-      } finally {
-        this.#readSince = 0;
       }
-      // Everything read is started at once: a read never returns more than the free workers.
-      for (const message of messages) this.#pool.run(() => this.#process(message));
+      if (messages.length === 0) continue;
+      // A read sent ahead counted on its predecessors finishing at once; if they did not, wait.
+      if (pool.free < messages.length) await this.#untilFree(messages.length);
+      const free = synchronous ? pool.free : pool.free - messages.length;
+      if (this.#running && free >= half) ahead = this.#read(connection, free);
+      this.#start(messages);
+      synchronous = pool.free === pool.size;
     }
+    // A read already sent may have taken list elements, which exist nowhere else now: run them.
+    if (ahead) this.#start(await ahead.catch(() => []));
+  }
+
+  /** Waits until `count` workers are free, or the subscriber stops (then what was read runs anyway). */
+  async #untilFree(count: number): Promise<void> {
+    while (this.#running && this.#pool.free < count) await Promise.race([this.#pool.capacity(count), this.#stopping]);
+  }
+
+  async #read(connection: BlockingConnection, capacity: number): Promise<Message[]> {
+    this.#readSince = Date.now();
+    try {
+      return await this.read(connection, capacity);
+    } finally {
+      this.#readSince = 0;
+    }
+  }
+
+  #start(messages: readonly Message[]): void {
+    for (const message of messages) this.#pool.run(() => this.#process(message));
   }
 
   /**

@@ -1,6 +1,6 @@
 /**
- * Runs up to `size` tasks at once. Readers ask for capacity before reading, so a subscriber never
- * holds more messages than it can process (back-pressure). With size 1 tasks run in order.
+ * Runs up to `size` tasks at once. Readers ask for capacity before reading, so a subscriber holds
+ * little more than it can process (back-pressure). With size 1 tasks run in order.
  */
 import { settlesWithin } from './time.js';
 

@@ -23,8 +23,9 @@ export interface SubscriberOptions<S extends StandardSchemaV1 | undefined = Stan
   /** Do not answer `reply_to` with the handler's return value. @defaultValue `false` */
   readonly noReply?: boolean;
   /**
-   * Messages processed at once. Readers never take more than the free workers (back-pressure).
-   * With 1, messages are processed one after another, in order. A batch counts as one.
+   * Messages processed at once. A read asks for no more messages than there are workers to run
+   * them (back-pressure); at most one read sent ahead may wait for them (see the README's
+   * "Concurrency"). With 1, messages are processed one after another, in order. A batch counts as one.
    * @defaultValue `1`
    */
   readonly maxWorkers?: number;

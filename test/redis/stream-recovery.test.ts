@@ -215,6 +215,34 @@ describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
       await eventually(async () => (await pendingCount(stream, 'g')) === 0);
     });
 
+    it('without a group reads one message ahead of a busy worker, keeps order, and runs it before stopping', async () => {
+      const broker = makeBroker({ gracefulTimeout: 5000 });
+      const stream = uid('ahead-nogroup');
+      for (let i = 0; i < 3; i += 1) await broker.publish(i, { stream });
+      let active = 0;
+      let peak = 0;
+      const started = new Inbox<number>();
+      const done: number[] = [];
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      broker.subscriber(new StreamSub(stream, { lastId: '0' }), async (n: number) => {
+        active += 1;
+        peak = Math.max(peak, active);
+        started.push(n);
+        if (n === 0) await gate;
+        active -= 1;
+        done.push(n);
+      });
+      await broker.start();
+      expect(await started.next()).toBe(0);
+      // Entry 1 was read while 0 ran; stopping now must not drop it.
+      const closing = broker.close();
+      release();
+      await closing;
+      expect(done).toEqual([0, 1]);
+      expect(peak).toBe(1);
+    });
+
     it('processes lists and channels concurrently too', async () => {
       const broker = makeBroker();
       const list = uid('list-workers');

@@ -1,7 +1,7 @@
 /**
  * What every running subscriber does, and the read loop shared by blocking readers (lists and
  * streams): one dedicated connection, at most `maxWorkers` messages in flight (a read asks for no
- * more than the free workers), back-off on errors, and a graceful stop.
+ * more than the workers that will be free for it; see #run), back-off on errors, and a graceful stop.
  */
 import { consume, type ConsumerConfig } from '../../core/consume.js';
 import type { Logger } from '../../core/logger.js';
@@ -40,9 +40,6 @@ export abstract class ReadLoop implements RuntimeSubscriber {
   #loop: Promise<void> | undefined;
   #connection: BlockingConnection | undefined;
   readonly #pause = new Pause();
-  #stop: () => void = () => undefined;
-  /** Resolves when stop() begins. */
-  #stopping: Promise<void> = new Promise((resolve) => (this.#stop = resolve));
   #readSince = 0;
   #watchdog: NodeJS.Timeout | undefined;
   /**
@@ -61,7 +58,6 @@ export abstract class ReadLoop implements RuntimeSubscriber {
     await this.prepare();
     this.#connection = await this.deps.strategy.openBlocking(this.name);
     this.#running = true;
-    this.#stopping = new Promise((resolve) => (this.#stop = resolve));
     this.#loop = this.#run(this.#connection);
     this.#watchdog = setInterval(() => void this.#checkStalled(), 1000);
     this.#watchdog.unref();
@@ -70,7 +66,6 @@ export abstract class ReadLoop implements RuntimeSubscriber {
   async stop(gracefulTimeout: number): Promise<void> {
     if (!this.#loop) return;
     this.#running = false;
-    this.#stop();
     clearInterval(this.#watchdog);
     this.#pause.wake();
     const deadline = Date.now() + gracefulTimeout;
@@ -98,6 +93,14 @@ export abstract class ReadLoop implements RuntimeSubscriber {
   /** One read of at most `capacity` messages; empty when nothing arrived within the polling interval. */
   protected abstract read(connection: BlockingConnection, capacity: number): Promise<Message[]>;
 
+  /**
+   * True when a read takes nothing from Redis (a stream read without a group): the next read may
+   * then go out while every worker is busy, and what it brings waits for a free one.
+   */
+  protected get readsTakeNothing(): boolean {
+    return false;
+  }
+
   /** Called when a message left the pipeline and its settlement reached Redis (or failed). */
   protected processed(_message: Message): void {}
 
@@ -111,8 +114,9 @@ export abstract class ReadLoop implements RuntimeSubscriber {
    * Reads and starts messages until stopped. When the handlers keep finishing synchronously, the
    * next read leaves as soon as a read comes back, before its messages run, so the Redis round
    * trip overlaps their work: by the time its reply is handled they are done and the workers free.
-   * Otherwise the next read asks only for the workers left free, as before. Only one read is ever
-   * on the connection (a read's arguments may depend on the previous reply).
+   * Otherwise the next read asks only for the workers left free (or, when reads take nothing, for
+   * at least half the pool anyway). Only one read is ever on the connection (a read's arguments
+   * may depend on the previous reply).
    */
   async #run(connection: BlockingConnection): Promise<void> {
     const pool = this.#pool;
@@ -146,19 +150,20 @@ export abstract class ReadLoop implements RuntimeSubscriber {
       }
       if (messages.length === 0) continue;
       // A read sent ahead counted on its predecessors finishing at once; if they did not, wait.
-      if (pool.free < messages.length) await this.#untilFree(messages.length);
+      if (pool.free < messages.length) await pool.capacity(messages.length);
       const free = synchronous ? pool.free : pool.free - messages.length;
-      if (this.#running && free >= half) ahead = this.#read(connection, free);
+      const next = this.readsTakeNothing ? Math.max(free, half) : free;
+      if (this.#running && next >= half) ahead = this.#read(connection, next);
       this.#start(messages);
       synchronous = pool.free === pool.size;
     }
-    // A read already sent may have taken list elements, which exist nowhere else now: run them.
-    if (ahead) this.#start(await ahead.catch(() => []));
-  }
-
-  /** Waits until `count` workers are free, or the subscriber stops (then what was read runs anyway). */
-  async #untilFree(count: number): Promise<void> {
-    while (this.#running && this.#pool.free < count) await Promise.race([this.#pool.capacity(count), this.#stopping]);
+    // A read already sent may have taken list elements, which exist nowhere else now: run them
+    // too (stop() waits for this, within gracefulTimeout).
+    if (ahead) {
+      const rest = await ahead.catch(() => []);
+      if (pool.free < rest.length) await pool.capacity(rest.length);
+      this.#start(rest);
+    }
   }
 
   async #read(connection: BlockingConnection, capacity: number): Promise<Message[]> {

@@ -5,7 +5,7 @@
  *     left, so a restart never strands unacknowledged entries;
  *   - claim (with `minIdleTime`): XAUTOCLAIM entries idle that long, alternating with new reads;
  *   - new: XREADGROUP `>` with BLOCK.
- * A read takes no more entries than there are free workers. Entries past `maxDeliveries` go to the
+ * A read takes no more entries than there are workers for them (see ReadLoop). Entries past `maxDeliveries` go to the
  * dead-letter stream instead of the handler. XACK happens only as the ack policy says.
  */
 import { GroupNotFoundError, SetupError } from '../../core/errors.js';
@@ -90,6 +90,10 @@ export class StreamSubscriber extends ReadLoop {
     if (this.#source.noAck) args.push('NOACK');
     const reply = (await connection.send('XREADGROUP', [...args, 'STREAMS', this.name, '>'])) as ReadReply;
     return this.#messages(toEntries(entriesOf(reply), 1));
+  }
+
+  protected override get readsTakeNothing(): boolean {
+    return this.#group === undefined;
   }
 
   protected override processed(message: Message): void {

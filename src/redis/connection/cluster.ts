@@ -11,7 +11,7 @@ import type { ConnectionConfig } from '../options.js';
 import { closeClient, nodeOptions } from './client.js';
 import { sendFramed, TickCork } from './framed.js';
 import { RoutedConnection } from './routed.js';
-import type { BlockingConnection, CommandClient, ConnectionStrategy, QueuedCommand, SubscriberClient } from './strategy.js';
+import { sendEach, type BlockingConnection, type CommandClient, type ConnectionStrategy, type QueuedCommand, type SubscriberClient } from './strategy.js';
 
 export type StartupNode = readonly [host: string, port: number];
 
@@ -70,35 +70,18 @@ export class ClusterStrategy implements ConnectionStrategy {
   }
 
   async exec(commands: readonly QueuedCommand[], atomic: boolean): Promise<unknown[]> {
+    if (!atomic) return sendEach(this.commands, commands);
     const cluster = this.#commandCluster();
-    if (atomic) {
-      const keys = [...new Set(commands.map((c) => c.key))];
-      if (!sameSlot(...keys)) {
-        throw new SetupError(
-          `An atomic pipeline on a cluster needs every key in one hash slot; ${keys.map((k) => `"${k}"`).join(', ')} are not. ` +
-            'Give them a common hash tag, e.g. "{orders}" and "{orders}:audit" (see withHashTag()), or drop `atomic`.',
-        );
-      }
-      const multi = cluster.multi();
-      for (const command of commands) multi.call(command.name, ...command.args);
-      return ((await multi.exec()) ?? []).map(([error, result]) => error ?? result);
+    const keys = [...new Set(commands.map((c) => c.key))];
+    if (!sameSlot(...keys)) {
+      throw new SetupError(
+        `An atomic pipeline on a cluster needs every key in one hash slot; ${keys.map((k) => `"${k}"`).join(', ')} are not. ` +
+          'Give them a common hash tag, e.g. "{orders}" and "{orders}:audit" (see withHashTag()), or drop `atomic`.',
+      );
     }
-    // One pipeline per owning master, all in flight at once; results back in call order.
-    const groups = new Map<string, number[]>();
-    commands.forEach((command, index) => {
-      const owner = cluster.slots[slotOf(command.key)]?.[0] ?? '?';
-      groups.set(owner, [...(groups.get(owner) ?? []), index]);
-    });
-    const results = new Array<unknown>(commands.length);
-    await Promise.all(
-      [...groups.values()].map(async (indexes) => {
-        const pipeline = cluster.pipeline();
-        for (const index of indexes) pipeline.call(commands[index]!.name, ...commands[index]!.args);
-        const replies = (await pipeline.exec()) ?? [];
-        replies.forEach(([error, result], i) => (results[indexes[i]!] = error ?? result));
-      }),
-    );
-    return results;
+    const multi = cluster.multi();
+    for (const command of commands) multi.call(command.name, ...command.args);
+    return ((await multi.exec()) ?? []).map(([error, result]) => error ?? result);
   }
 
   async close(): Promise<void> {

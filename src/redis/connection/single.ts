@@ -7,7 +7,7 @@ import type { Logger } from '../../core/logger.js';
 import type { ConnectionConfig } from '../options.js';
 import { clientOptions, closeClient, connectClient, type ClientRole } from './client.js';
 import { sendFramed, TickCork } from './framed.js';
-import type { BlockingConnection, CommandClient, ConnectionStrategy, QueuedCommand } from './strategy.js';
+import { sendEach, type BlockingConnection, type CommandClient, type ConnectionStrategy, type QueuedCommand } from './strategy.js';
 
 export class SingleNodeStrategy implements ConnectionStrategy {
   readonly topology = 'single' as const;
@@ -60,8 +60,8 @@ export class SingleNodeStrategy implements ConnectionStrategy {
   }
 
   async exec(commands: readonly QueuedCommand[], atomic: boolean): Promise<unknown[]> {
-    const client = this.#commandClient();
-    const batch = atomic ? client.multi() : client.pipeline();
+    if (!atomic) return sendEach(this.commands, commands);
+    const batch = this.#commandClient().multi();
     for (const command of commands) batch.call(command.name, ...command.args);
     const replies = (await batch.exec()) ?? [];
     return replies.map(([error, result]) => error ?? result);

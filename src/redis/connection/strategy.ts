@@ -62,3 +62,16 @@ export interface SubscriberClient {
   quit(): Promise<unknown>;
   disconnect(): void;
 }
+
+/**
+ * A pipeline that needs no atomicity: every command goes out now, through `client` (whose sockets
+ * stay corked until the next tick, so each node still gets the whole batch in one write). Each
+ * command's reply, or its Error, in call order.
+ */
+export function sendEach(client: CommandClient, commands: readonly QueuedCommand[]): Promise<unknown[]> {
+  return Promise.all(commands.map((command) => client.send(command.name, command.key, command.args).then(itself, itself)));
+}
+
+function itself(value: unknown): unknown {
+  return value;
+}

@@ -152,31 +152,51 @@ describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
   });
 
   describe('concurrency (maxWorkers)', () => {
-    it('runs up to maxWorkers handlers at once and never reads more entries than free workers', async () => {
-      const broker = makeBroker();
-      const stream = uid('workers');
-      for (let i = 0; i < 12; i += 1) await broker.publish(i, { stream });
-      let active = 0;
-      let peak = 0;
+    /**
+     * A handler of numbered messages that records how many run at once. Those `waits` picks wait
+     * for release(); those `instant` picks return synchronously (no promise).
+     */
+    function gated(waits: (n: number) => boolean, instant: (n: number) => boolean = () => false) {
+      let running = 0;
+      const seen = { active: 0, peak: 0 };
       const started = new Inbox<number>();
       const done = new Inbox<number>();
       let release!: () => void;
       const gate = new Promise<void>((resolve) => (release = resolve));
-      broker.subscriber(new StreamSub(stream, { group: 'g', consumer: 'c', lastId: '0', maxRecords: 10 }), { maxWorkers: 4 }, async (n: number) => {
-        active += 1;
-        peak = Math.max(peak, active);
+      const handler = (n: number): Promise<void> | undefined => {
+        if (instant(n)) {
+          done.push(n);
+          return undefined;
+        }
+        running += 1;
+        seen.active = running;
+        seen.peak = Math.max(seen.peak, running);
         started.push(n);
-        await gate;
-        active -= 1;
-        done.push(n);
-      });
+        return (waits(n) ? gate : Promise.resolve()).then(() => {
+          running -= 1;
+          seen.active = running;
+          done.push(n);
+        });
+      };
+      return { handler, started, done, seen, release: () => release() };
+    }
+
+    const upTo = (count: number): number[] => Array.from({ length: count }, (_, i) => i);
+    const sorted = (items: number[]): number[] => [...items].sort((a, b) => a - b);
+
+    it('runs up to maxWorkers handlers at once and never reads more entries than free workers', async () => {
+      const broker = makeBroker();
+      const stream = uid('workers');
+      for (let i = 0; i < 12; i += 1) await broker.publish(i, { stream });
+      const work = gated(() => true);
+      broker.subscriber(new StreamSub(stream, { group: 'g', consumer: 'c', lastId: '0', maxRecords: 10 }), { maxWorkers: 4 }, work.handler);
       await broker.start();
-      await started.take(4);
+      await work.started.take(4);
       // Back-pressure: only the four entries being processed were read from Redis.
       expect(await pendingCount(stream, 'g')).toBe(4);
-      release();
-      expect((await done.take(12)).sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => i));
-      expect(peak).toBe(4);
+      work.release();
+      expect(sorted(await work.done.take(12))).toEqual(upTo(12));
+      expect(work.seen.peak).toBe(4);
       await eventually(async () => (await pendingCount(stream, 'g')) === 0);
     });
 
@@ -184,63 +204,51 @@ describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
       const broker = makeBroker();
       const stream = uid('ahead');
       for (let i = 0; i < 12; i += 1) await broker.publish(i, { stream });
-      let active = 0;
-      let peak = 0;
-      const blocked = new Inbox<number>();
-      const done = new Inbox<number>();
-      let release!: () => void;
-      const gate = new Promise<void>((resolve) => (release = resolve));
       // Entries 0-3 finish synchronously; from entry 4 on the handler waits for the gate.
-      broker.subscriber(new StreamSub(stream, { group: 'g', consumer: 'c', lastId: '0', maxRecords: 10 }), { maxWorkers: 4 }, (n: number) => {
-        if (n < 4) {
-          done.push(n);
-          return undefined;
-        }
-        active += 1;
-        peak = Math.max(peak, active);
-        blocked.push(n);
-        return gate.then(() => {
-          active -= 1;
-          done.push(n);
-        });
-      });
+      const work = gated(() => true, (n) => n < 4);
+      broker.subscriber(new StreamSub(stream, { group: 'g', consumer: 'c', lastId: '0', maxRecords: 10 }), { maxWorkers: 4 }, work.handler);
       await broker.start();
-      expect(await blocked.take(4)).toEqual([4, 5, 6, 7]);
+      expect(await work.started.take(4)).toEqual([4, 5, 6, 7]);
       // Entries 8-11 were read while 4-7 started (the handlers had been synchronous) and wait for free workers.
       await eventually(async () => (await pendingCount(stream, 'g')) === 8);
-      expect(active).toBe(4);
-      release();
-      expect((await done.take(12)).sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => i));
-      expect(peak).toBe(4);
+      expect(work.seen.active).toBe(4);
+      work.release();
+      expect(sorted(await work.done.take(12))).toEqual(upTo(12));
+      expect(work.seen.peak).toBe(4);
       await eventually(async () => (await pendingCount(stream, 'g')) === 0);
+    });
+
+    it('runs the list elements it popped ahead before stopping, within maxWorkers', async () => {
+      const broker = makeBroker({ gracefulTimeout: 5000 });
+      const list = uid('ahead-list');
+      await broker.publishBatch(upTo(12), { list });
+      const work = gated(() => true, (n) => n < 4);
+      broker.subscriber({ list }, { maxWorkers: 4 }, work.handler);
+      await broker.start();
+      expect(await work.started.take(4)).toEqual([4, 5, 6, 7]);
+      // 8-11 are off the list and in memory only: stopping must run them, not drop them.
+      await eventually(async () => (await rawClient().llen(list)) === 0);
+      const closing = broker.close();
+      work.release();
+      await closing;
+      expect(sorted(work.done.items)).toEqual(upTo(12));
+      expect(work.seen.peak).toBe(4);
     });
 
     it('without a group reads one message ahead of a busy worker, keeps order, and runs it before stopping', async () => {
       const broker = makeBroker({ gracefulTimeout: 5000 });
       const stream = uid('ahead-nogroup');
       for (let i = 0; i < 3; i += 1) await broker.publish(i, { stream });
-      let active = 0;
-      let peak = 0;
-      const started = new Inbox<number>();
-      const done: number[] = [];
-      let release!: () => void;
-      const gate = new Promise<void>((resolve) => (release = resolve));
-      broker.subscriber(new StreamSub(stream, { lastId: '0' }), async (n: number) => {
-        active += 1;
-        peak = Math.max(peak, active);
-        started.push(n);
-        if (n === 0) await gate;
-        active -= 1;
-        done.push(n);
-      });
+      const work = gated((n) => n === 0);
+      broker.subscriber(new StreamSub(stream, { lastId: '0' }), work.handler);
       await broker.start();
-      expect(await started.next()).toBe(0);
+      expect(await work.started.next()).toBe(0);
       // Entry 1 was read while 0 ran; stopping now must not drop it.
       const closing = broker.close();
-      release();
+      work.release();
       await closing;
-      expect(done).toEqual([0, 1]);
-      expect(peak).toBe(1);
+      expect(work.done.items).toEqual([0, 1]);
+      expect(work.seen.peak).toBe(1);
     });
 
     it('processes lists and channels concurrently too', async () => {

@@ -76,6 +76,7 @@ export class Message<Body = unknown> {
   readonly rawBody: Buffer | readonly Buffer[];
   readonly items: readonly WireMessage[];
   readonly #batch: boolean;
+  #batchHeaders: ReadonlyArray<Readonly<Record<string, string>>> | undefined;
   #correlationId: string | undefined;
   #status: AckStatus | undefined;
   #settler: Settler;
@@ -104,7 +105,8 @@ export class Message<Body = unknown> {
 
   /** Per-item headers of a batch; empty for a single message. */
   get batchHeaders(): ReadonlyArray<Readonly<Record<string, string>>> {
-    return this.#batch ? this.items.map((item) => item.headers) : NO_HEADERS;
+    if (!this.#batch) return NO_HEADERS;
+    return (this.#batchHeaders ??= this.items.map((item) => item.headers));
   }
 
   /** The `correlation_id` header; a fresh UUID (the same on every read) when there is none. */

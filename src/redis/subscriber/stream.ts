@@ -5,8 +5,9 @@
  *     left, so a restart never strands unacknowledged entries;
  *   - claim (with `minIdleTime`): XAUTOCLAIM entries idle that long, alternating with new reads;
  *   - new: XREADGROUP `>` with BLOCK.
- * A read takes no more entries than there are workers for them (see ReadLoop). Entries past `maxDeliveries` go to the
- * dead-letter stream instead of the handler. XACK happens only as the ack policy says.
+ * A read takes no more entries than there are workers for them (see ReadLoop). Entries past
+ * `maxDeliveries` go to the dead-letter stream instead of the handler. XACK happens only as the
+ * ack policy says.
  */
 import { GroupNotFoundError, SetupError } from '../../core/errors.js';
 import { Message, type MessageSource, type Settler } from '../../core/message.js';

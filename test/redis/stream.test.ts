@@ -204,6 +204,23 @@ describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
       expect(first).toHaveLength(4);
       await eventually(async () => (await pending(stream, 'g')) === 0);
     });
+
+    it("gives a batch every entry's headers, and the first entry's as the message's", async () => {
+      const broker = makeBroker();
+      const stream = uid('batch-headers');
+      for (let i = 0; i < 3; i += 1) await broker.publish(i, { stream, correlationId: `cid-${i}`, headers: { n: String(i) } });
+      const seen = new Inbox<{ each: string[]; correlationId: string; n: string | undefined; same: boolean }>();
+      broker.subscriber(new StreamSub(stream, { batch: true, maxRecords: 3, lastId: '0' }), (_items, msg) => {
+        seen.push({
+          each: msg.batchHeaders.map((headers) => `${headers['correlation_id']}:${headers['n']}`),
+          correlationId: msg.correlationId,
+          n: msg.headers['n'],
+          same: msg.batchHeaders === msg.batchHeaders,
+        });
+      });
+      await broker.start();
+      expect(await seen.next()).toEqual({ each: ['cid-0:0', 'cid-1:1', 'cid-2:2'], correlationId: 'cid-0', n: '0', same: true });
+    });
   });
 
   function ok(): string {

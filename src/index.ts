@@ -11,11 +11,10 @@ export {
   RedisPublisher,
   type SubscriberOptions,
   type PublisherOptions,
-  type PublishOptions,
 } from './redis/registration.js';
-export type { PublishResult } from './redis/producer.js';
+export type { PublishResult, PublishOptions } from './redis/producer/producer.js';
 export { RedisPipeline, PipelineError } from './redis/pipeline.js';
-export { DeadLetterHeader, type DeadLetterReason } from './redis/subscriber/dead-letter.js';
+export { DeadLetterHeader, type DeadLetterReason } from './redis/producer/dead-letter.js';
 export type { RedisBrokerOptions, RedisConnectionOptions } from './redis/options.js';
 export { slotOf, sameSlot, withHashTag, hashedPart } from './redis/hashtag.js';
 export type { Target, ChannelTarget, ListTarget, StreamTarget, SourceInput, Destination } from './redis/targets.js';

@@ -7,8 +7,8 @@ import { AckPolicy } from './ack.js';
 import { decodeBody } from './codec/body.js';
 import { AckMessage, ControlFlowError, NackMessage, rejectWith, RejectMessage, SkipMessage } from './errors.js';
 import type { Logger } from './logger.js';
-import { SETTLED, type Message } from './message.js';
-import { compose, consumeScopes, instantiate, type Middleware, type MiddlewareLike } from './middleware.js';
+import { AckStatus, SETTLED, type Message } from './message.js';
+import { compose, consumeScopes, instantiate, type Middleware, type MiddlewareLike, type Settlement, type SubscriberInfo } from './middleware.js';
 import { toResponse, type Response } from './response.js';
 import { validate, type StandardSchemaV1 } from './schema.js';
 
@@ -29,6 +29,8 @@ export type UncheckedHandler<Body = unknown> = {
 export interface ConsumerConfig {
   /** Shown in logs, e.g. the stream name. */
   readonly name: string;
+  /** What the subscriber was registered as; middlewares see it. */
+  readonly subscriber: SubscriberInfo;
   readonly handler: Handler;
   readonly schema: StandardSchemaV1 | undefined;
   /** Outermost first: broker → router → subscriber. */
@@ -106,7 +108,8 @@ function outcome(config: ConsumerConfig, message: Message, error: unknown, resul
 
 /** The whole pipeline, with middlewares' hooks and scopes and schema validation. */
 async function consumeThroughMiddlewares(config: ConsumerConfig, message: Message): Promise<ConsumeOutcome> {
-  const middlewares = instantiate(config.middlewares, message);
+  const started = performance.now();
+  const middlewares = instantiate(config.middlewares, message, config.subscriber);
   let error: unknown;
   let result: unknown;
   try {
@@ -119,7 +122,51 @@ async function consumeThroughMiddlewares(config: ConsumerConfig, message: Messag
   } catch (caught) {
     error = caught;
   }
-  return outcome(config, message, await afterProcessed(middlewares, error, message, config.logger), result);
+  const done = outcome(config, message, await afterProcessed(middlewares, error, message, config.logger), result);
+  if (middlewares.some((m) => m.afterSettled !== undefined)) void reportSettlement(config, middlewares, message, done, started);
+  return done;
+}
+
+/** Runs the afterSettled hooks, innermost first, once the settlement reached Redis (or failed). */
+async function reportSettlement(config: ConsumerConfig, middlewares: readonly Middleware[], message: Message, done: ConsumeOutcome, started: number): Promise<void> {
+  const processed = performance.now();
+  const settleError = await done.settled.then(
+    () => undefined,
+    (failure: unknown) => failure ?? 'settlement failed',
+  );
+  const settledAs = settleError === undefined ? settledStatus(message) : 'failed';
+  const failed = done.error !== undefined || settleError !== undefined;
+  const settlement: Settlement = {
+    status: failed ? 'error' : (settledAs as Exclude<Settlement['settledAs'], 'failed'>),
+    settledAs,
+    error: done.error ?? settleError,
+    subscriber: config.subscriber,
+    processMs: processed - started,
+    settleMs: performance.now() - processed,
+  };
+  for (let i = middlewares.length - 1; i >= 0; i -= 1) {
+    const middleware = middlewares[i];
+    if (!middleware?.afterSettled) continue;
+    try {
+      await middleware.afterSettled(settlement, message);
+    } catch (hookError) {
+      config.logger.error({ err: hookError, subscriber: config.name, messageId: message.messageId }, 'afterSettled middleware hook failed');
+    }
+  }
+}
+
+function settledStatus(message: Message): Exclude<Settlement['settledAs'], 'failed' | 'error'> {
+  if (message.deadLettered) return 'dead-lettered';
+  switch (message.status) {
+    case undefined:
+      return 'skipped';
+    case AckStatus.ACKED:
+      return 'acked';
+    case AckStatus.NACKED:
+      return 'nacked';
+    case AckStatus.REJECTED:
+      return 'rejected';
+  }
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -179,7 +226,15 @@ async function afterProcessed(middlewares: readonly Middleware[], error: unknown
  * hands back the acknowledgement's own promise, so acks sent together are awaited together.
  */
 function settle(config: ConsumerConfig, message: Message, error: unknown): Promise<void> {
-  if (error !== undefined) return settleFailure(config, message, error);
+  if (error !== undefined) {
+    const settled = settleFailure(config, message, error);
+    // Whoever runs the pipeline reports a failed settlement; nothing may go unhandled meanwhile.
+    settled.catch(() => undefined);
+    return settled;
+  }
+  // A handler's own call wins; its round trip is the settlement.
+  const explicit = message.settling;
+  if (explicit) return explicit;
   if (config.ackPolicy === AckPolicy.MANUAL) return SETTLED;
   try {
     return message.ack();
@@ -188,25 +243,28 @@ function settle(config: ConsumerConfig, message: Message, error: unknown): Promi
   }
 }
 
+/**
+ * Settles a failed message per the ack policy (or the control-flow error). Rejects when the
+ * settlement could not be sent: the entry then stays pending and is redelivered.
+ */
 async function settleFailure(config: ConsumerConfig, message: Message, error: unknown): Promise<void> {
   const context = { subscriber: config.name, messageId: message.messageId };
-  try {
-    if (error instanceof ControlFlowError) {
-      config.logger.info(context, `${error.name}: ${error.message}`);
-      if (config.ackPolicy === AckPolicy.ACK_FIRST || error instanceof SkipMessage) return;
-      if (error instanceof AckMessage) await message.ack();
-      else if (error instanceof NackMessage) await message.nack(error.cause);
-      else if (error instanceof RejectMessage) await message.reject(error.cause);
-      return;
-    }
+  if (error instanceof ControlFlowError) {
+    config.logger.info(context, `${error.name}: ${error.message}`);
+  } else {
     config.logger.error({ ...context, err: error }, `${errorName(error)}: ${errorText(error)}`);
-    if (config.ackPolicy === AckPolicy.ACK) await message.ack();
-    else if (config.ackPolicy === AckPolicy.NACK_ON_ERROR) await message.nack(error);
-    else if (config.ackPolicy === AckPolicy.REJECT_ON_ERROR) await message.reject(error);
-  } catch (settleError) {
-    // The entry stays pending, so it is redelivered: at-least-once, nothing lost.
-    config.logger.error({ ...context, err: settleError }, `Could not settle message: ${errorText(settleError)}`);
   }
+  if (message.settling) return message.settling;
+  if (error instanceof ControlFlowError) {
+    if (config.ackPolicy === AckPolicy.ACK_FIRST || error instanceof SkipMessage) return;
+    if (error instanceof AckMessage) await message.ack();
+    else if (error instanceof NackMessage) await message.nack(error.cause);
+    else if (error instanceof RejectMessage) await message.reject(error.cause);
+    return;
+  }
+  if (config.ackPolicy === AckPolicy.ACK) await message.ack();
+  else if (config.ackPolicy === AckPolicy.NACK_ON_ERROR) await message.nack(error);
+  else if (config.ackPolicy === AckPolicy.REJECT_ON_ERROR) await message.reject(error);
 }
 
 function errorName(error: unknown): string {

@@ -12,12 +12,15 @@ export const AckStatus = {
 } as const;
 export type AckStatus = (typeof AckStatus)[keyof typeof AckStatus];
 
-/** What the transport does to settle a message. Channel and list messages settle as no-ops. */
+/**
+ * What the transport does to settle a message. Channel and list messages settle as no-ops.
+ * `nack` and `reject` resolve to `'dead-lettered'` when they moved the message to a dead-letter stream.
+ */
 export interface Settler {
   ack(): Promise<void>;
   /** `reason`: why, when known (the handler's error); kept with a dead letter. */
-  nack(reason?: unknown): Promise<void>;
-  reject(reason?: unknown): Promise<void>;
+  nack(reason: unknown, message: Message): Promise<void | 'dead-lettered'>;
+  reject(reason: unknown, message: Message): Promise<void | 'dead-lettered'>;
 }
 
 /** An already settled promise, shared: settling a channel or list message allocates nothing. */
@@ -80,6 +83,8 @@ export class Message<Body = unknown> {
   #correlationId: string | undefined;
   #status: AckStatus | undefined;
   #settler: Settler;
+  #settling: Promise<void> | undefined;
+  #deadLettered = false;
 
   constructor(init: MessageInit) {
     const first = init.items[0];
@@ -124,7 +129,26 @@ export class Message<Body = unknown> {
     return this.headers['reply_to'] ?? '';
   }
 
-  /** How the message was settled, if it was. */
+  /** @internal Whether its nack or reject moved it to the dead-letter stream (known once that settled). */
+  get deadLettered(): boolean {
+    return this.#deadLettered;
+  }
+
+  /** @internal The first settlement call's promise (its command's round trip), if one was made. */
+  get settling(): Promise<void> | undefined {
+    return this.#settling;
+  }
+
+  #track(result: Promise<void | 'dead-lettered'>): Promise<void> {
+    const settling = result.then((how) => {
+      if (how === 'dead-lettered') this.#deadLettered = true;
+    });
+    // The pipeline observes the outcome even when a handler does not await its own call.
+    settling.catch(() => undefined);
+    return (this.#settling = settling);
+  }
+
+  /** How the message was settled, if it was: the first call of ack(), nack() or reject() (or the ack policy's). */
   get status(): AckStatus | undefined {
     return this.#status;
   }
@@ -133,7 +157,7 @@ export class Message<Body = unknown> {
   ack(): Promise<void> {
     if (this.#status !== undefined) return SETTLED;
     this.#status = AckStatus.ACKED;
-    return this.#settler.ack();
+    return (this.#settling = this.#settler.ack());
   }
 
   /**
@@ -144,7 +168,7 @@ export class Message<Body = unknown> {
   nack(reason?: unknown): Promise<void> {
     if (this.#status !== undefined) return SETTLED;
     this.#status = AckStatus.NACKED;
-    return this.#settler.nack(reason);
+    return this.#track(this.#settler.nack(reason, this));
   }
 
   /**
@@ -154,6 +178,6 @@ export class Message<Body = unknown> {
   reject(reason?: unknown): Promise<void> {
     if (this.#status !== undefined) return SETTLED;
     this.#status = AckStatus.REJECTED;
-    return this.#settler.reject(reason);
+    return this.#track(this.#settler.reject(reason, this));
   }
 }

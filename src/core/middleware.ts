@@ -8,8 +8,12 @@ import type { Message } from './message.js';
 
 /** What a publish looks like while it passes through `publishScope`. */
 export interface PublishCommand {
-  /** `publish`, `request`, or `reply` (an answer to `reply_to`). */
-  readonly type: 'publish' | 'request' | 'reply';
+  /**
+   * `publish`, `request`, `reply` (an answer to `reply_to`) or `dead-letter` (an entry moved to its
+   * dead-letter stream: `body` is the original payload's bytes, `headers` the original headers plus
+   * the `x-dead-letter-*` ones).
+   */
+  readonly type: 'publish' | 'request' | 'reply' | 'dead-letter';
   /** The destination name (channel, list or stream). */
   readonly destination: string;
   readonly destinationType: 'channel' | 'list' | 'stream';
@@ -21,7 +25,56 @@ export interface PublishCommand {
   replyTo: string;
 }
 
-/** FastStream's middleware hooks; implement any subset. */
+/**
+ * What a subscriber was registered as, for middlewares: a bounded label for metrics (a pattern's
+ * template, never each concrete channel) and how it reads.
+ */
+export interface SubscriberInfo {
+  /** The full name as registered, with router prefixes: a channel, pattern template, list or stream. */
+  readonly name: string;
+  /** `channel`, `pattern`, `sharded` (sharded Pub/Sub), `list` or `stream`. */
+  readonly kind: 'channel' | 'pattern' | 'sharded' | 'list' | 'stream';
+  /** The consumer group of a stream subscriber. */
+  readonly group: string | undefined;
+  readonly batch: boolean;
+}
+
+/** How a message ended, as {@link Middleware.afterSettled} sees it. */
+export const SettleStatus = {
+  /** Acknowledged (a stream entry was XACKed; a channel or list message was processed). */
+  ACKED: 'acked',
+  /** Left for redelivery (a stream entry stays pending). */
+  NACKED: 'nacked',
+  /** Never to be redelivered, and dropped (no dead-letter stream). */
+  REJECTED: 'rejected',
+  /** Moved to the dead-letter stream (rejected, or past `maxDeliveries`). */
+  DEAD_LETTERED: 'dead-lettered',
+  /** Left as it was: `SkipMessage`, or a `manual` ack policy whose handler did not settle it. */
+  SKIPPED: 'skipped',
+  /** The handler (or decoding, validation, a middleware) failed; `settledAs` says what the ack policy then did. */
+  ERROR: 'error',
+} as const;
+export type SettleStatus = (typeof SettleStatus)[keyof typeof SettleStatus];
+
+/** What became of one message, once its settlement reached Redis. */
+export interface Settlement {
+  /** `error` when processing failed (whatever the ack policy did then); otherwise how it was settled. */
+  readonly status: SettleStatus;
+  /**
+   * What was done to the message: `acked`, `nacked`, `rejected`, `dead-lettered` or `skipped`, or
+   * `failed` when the settlement could not be sent (a stream entry then stays pending).
+   */
+  readonly settledAs: Exclude<SettleStatus, 'error'> | 'failed';
+  /** The processing error behind status `error`, else the settlement's error behind `failed`. */
+  readonly error: unknown;
+  readonly subscriber: SubscriberInfo;
+  /** Milliseconds from receipt to the end of processing (decode, validation, middlewares, handler, replies). */
+  readonly processMs: number;
+  /** Milliseconds the settlement took, from the end of processing to Redis's reply. */
+  readonly settleMs: number;
+}
+
+/** FastStream's middleware hooks, and {@link Middleware.afterSettled}; implement any subset. */
 export interface Middleware {
   /** Called first, before the body is decoded. */
   onReceive?(message: Message): void | Promise<void>;
@@ -31,21 +84,42 @@ export interface Middleware {
   publishScope?(next: (command: PublishCommand) => Promise<unknown>, command: PublishCommand): Promise<unknown>;
   /** Called last with the handler's error, if any. Return `true` to mark the error handled. */
   afterProcessed?(error: unknown, message: Message): void | boolean | Promise<void | boolean>;
+  /**
+   * Called once the message is settled (its acknowledgement, nack or dead letter reached Redis),
+   * with how it ended and how long each part took. Errors it throws are logged.
+   */
+  afterSettled?(settlement: Settlement, message: Message): void | Promise<void>;
 }
 
 /** Passed to middleware factories. */
 export interface MiddlewareContext {
   /** The message being consumed; undefined for a publish outside a handler. */
   readonly message: Message | undefined;
+  /** The subscriber consuming it; undefined for a publish outside a handler. */
+  readonly subscriber: SubscriberInfo | undefined;
 }
 
 export type MiddlewareFactory = (context: MiddlewareContext) => Middleware;
 export type MiddlewareLike = Middleware | MiddlewareFactory;
 
+const NO_MIDDLEWARES: readonly Middleware[] = Object.freeze([]);
+const perMessage = new WeakMap<Message, readonly Middleware[]>();
+
+/**
+ * The middlewares instantiated for a message being consumed (what it publishes, its replies and
+ * its dead letter go through their publishScopes); none when its subscriber has none.
+ */
+export function middlewaresOf(message: Message): readonly Middleware[] {
+  return perMessage.get(message) ?? NO_MIDDLEWARES;
+}
+
 /** Turns factories into instances for one message or publish. */
-export function instantiate(middlewares: readonly MiddlewareLike[], message: Message | undefined): Middleware[] {
+export function instantiate(middlewares: readonly MiddlewareLike[], message: Message | undefined, subscriber?: SubscriberInfo): Middleware[] {
   if (middlewares.length === 0) return [];
-  return middlewares.map((m) => (typeof m === 'function' ? m({ message }) : m));
+  const context: MiddlewareContext = { message, subscriber };
+  const instances = middlewares.map((m) => (typeof m === 'function' ? m(context) : m));
+  if (message) perMessage.set(message, instances);
+  return instances;
 }
 
 type Scope<T, R> = (next: (value: T) => Promise<R>, value: T) => Promise<R>;

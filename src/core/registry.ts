@@ -16,6 +16,8 @@ export interface RegistryOptions {
   readonly middlewares?: readonly MiddlewareLike[];
   /** Default ack policy for stream group subscribers registered here. */
   readonly ackPolicy?: AckPolicy;
+  /** `false` leaves everything registered here out of generated documentation (AsyncAPI). @defaultValue `true` */
+  readonly includeInSchema?: boolean;
 }
 
 /** How a router is included: an extra prefix and middlewares. */
@@ -30,12 +32,19 @@ export interface Resolved<T> {
   readonly prefix: string;
   readonly middlewares: readonly MiddlewareLike[];
   readonly ackPolicy: AckPolicy | undefined;
+  /** False when this registry or any that includes it says `includeInSchema: false`. */
+  readonly includeInSchema: boolean;
 }
 
+/**
+ * A registry of subscribers and publishers with a prefix, middlewares and an ack policy; brokers
+ * and routers are registries, and include other registries (routers).
+ */
 export class Registry<Sub, Pub> {
   readonly prefix: string;
   readonly middlewares: readonly MiddlewareLike[];
   readonly ackPolicy: AckPolicy | undefined;
+  readonly includeInSchema: boolean;
   readonly #subscribers: Sub[] = [];
   readonly #publishers: Pub[] = [];
   readonly #routers = new Map<Registry<Sub, Pub>, Required<IncludeOptions>>();
@@ -47,7 +56,11 @@ export class Registry<Sub, Pub> {
     if (options.ackPolicy !== undefined && !isAckPolicy(options.ackPolicy)) {
       throw new OptionError('ackPolicy', options.ackPolicy, 'one of ackFirst, ack, rejectOnError, nackOnError, manual');
     }
+    if (options.includeInSchema !== undefined && typeof options.includeInSchema !== 'boolean') {
+      throw new OptionError('includeInSchema', options.includeInSchema, 'true or false');
+    }
     this.prefix = options.prefix ?? '';
+    this.includeInSchema = options.includeInSchema ?? true;
     this.middlewares = checkMiddlewares(options.middlewares ?? []);
     this.ackPolicy = options.ackPolicy;
   }
@@ -79,7 +92,7 @@ export class Registry<Sub, Pub> {
   }
 
   #resolve<T>(pick: (registry: Registry<Sub, Pub>) => readonly T[]): Array<Resolved<T>> {
-    const own = pick(this).map((item) => ({ item, prefix: this.prefix, middlewares: this.middlewares, ackPolicy: this.ackPolicy }));
+    const own = pick(this).map((item) => ({ item, prefix: this.prefix, middlewares: this.middlewares, ackPolicy: this.ackPolicy, includeInSchema: this.includeInSchema }));
     for (const [router, include] of this.#routers) {
       for (const child of router.#resolve(pick)) {
         own.push({
@@ -87,6 +100,7 @@ export class Registry<Sub, Pub> {
           prefix: this.prefix + include.prefix + child.prefix,
           middlewares: [...this.middlewares, ...include.middlewares, ...child.middlewares],
           ackPolicy: child.ackPolicy ?? this.ackPolicy,
+          includeInSchema: this.includeInSchema && child.includeInSchema,
         });
       }
     }

@@ -1,40 +1,32 @@
-/**
- * RedisBroker: subscribers, publishers, publish / publishBatch / request / pipeline on one
- * Redis node. Topology lives in the connection strategy; the cluster and Sentinel brokers
- * differ only in the strategy they create.
- */
 import { randomUUID } from 'node:crypto';
-import { AckPolicy } from '../core/ack.js';
-import { encodeMessage, type OutgoingFields } from '../core/codec/wire.js';
-import type { ConsumerConfig } from '../core/consume.js';
 import { OptionError, rejectWith, SetupError } from '../core/errors.js';
 import { Lifecycle, type BrokerState } from '../core/lifecycle.js';
 import { resolveLogger, type Logger } from '../core/logger.js';
 import type { Message } from '../core/message.js';
-import { compose, instantiate, publishScopes, type Middleware, type PublishCommand } from '../core/middleware.js';
-import type { IncludeOptions, Resolved } from '../core/registry.js';
+import type { IncludeOptions } from '../core/registry.js';
 import { settlesWithin } from '../core/time.js';
-import type { ConnectionStrategy } from './connection/strategy.js';
-import { SingleNodeStrategy } from './connection/single.js';
-import { brokerKeys, resolveConnection, resolveSettings, type BrokerSettings, type ConnectionConfig, type RedisBrokerOptions } from './options.js';
+import type { ConnectionStrategy, StrategyFactory } from './connection/strategy.js';
+import { describePublisher, describeSubscriber, type BrokerDescription, type PublisherDescription, type ServerDescription } from './description.js';
+import { resolveConnection, resolveSettings, brokerKeys, type BrokerSettings, type RedisBrokerOptions } from './options.js';
 import { finishPipeline, RedisPipeline } from './pipeline.js';
-import { RedisProducer, type PublishResult } from './producer.js';
+import { publishKeys, RedisProducer, type Publish, type PublishOptions, type PublishResult } from './producer/producer.js';
 import { RedisRegistrator } from './registrator.js';
-import { publishKeys, type PublishOptions, type PublisherHost, type RedisPublisher, type RedisSubscriber } from './registration.js';
+import type { PublisherSend, RedisPublisher, RedisSubscriber } from './registration.js';
 import { ReplyInbox, SHARDED_REPLY } from './rpc.js';
-import { checkInt, checkKeys, type Source } from './sources.js';
-import { ChannelSubscriber } from './subscriber/channel.js';
+import { checkInt, checkKeys } from './sources.js';
+import { buildSubscriber } from './subscriber/build.js';
 import { PubSubHub } from './subscriber/hub.js';
-import { ListSubscriber } from './subscriber/list.js';
 import type { RuntimeSubscriber } from './subscriber/runtime.js';
-import { StreamSubscriber } from './subscriber/stream.js';
-import { toDestination, type ChannelTarget, type Destination, type ListTarget, type StreamTarget, type Target } from './targets.js';
+import { toDestination, type ChannelTarget, type ListTarget, type StreamTarget, type Target } from './targets.js';
+import { singleNode, type Topology } from './topology.js';
 
 /** Options of `broker.request()`. */
 export interface RequestOptions {
   /** How long to wait for the reply, in ms. @defaultValue `30000` */
   readonly timeout?: number;
+  /** Headers of the request message. */
   readonly headers?: Readonly<Record<string, string>>;
+  /** @defaultValue the broker's `idGenerator()` (a UUID) */
   readonly correlationId?: string;
   /** Trim the stream when the request goes to one. */
   readonly maxlen?: number;
@@ -46,12 +38,30 @@ export interface PipelineOptions {
   readonly atomic?: boolean;
 }
 
-export class RedisBroker extends RedisRegistrator implements PublisherHost {
+/**
+ * A broker on one Redis node: subscribers, publishers, and publish / publishBatch / request /
+ * pipeline. `RedisClusterBroker` is the same broker with the cluster topology.
+ *
+ * `stop()` stops the subscribers and closes the connections; the broker can `start()` again.
+ * `close()` does the same and refuses to start again (`await using` calls it).
+ *
+ * @example
+ * const broker = new RedisBroker('redis://localhost:6379', { gracefulTimeout: 5_000 });
+ * broker.subscriber({ stream: 'orders' }, async (order) => console.log(order));
+ * await broker.start();
+ */
+export class RedisBroker extends RedisRegistrator {
+  /** @internal The topology this class of broker runs on; the cluster broker names its own. */
+  static readonly topology: Topology = singleNode;
+
+  /** The logger given in the options (a console logger by default). */
   readonly logger: Logger;
-  protected readonly connection: ConnectionConfig;
   readonly #settings: BrokerSettings;
+  readonly #server: ServerDescription;
+  readonly #description: string | undefined;
   readonly #lifecycle: Lifecycle;
-  readonly #ownStrategy: ConnectionStrategy;
+  readonly #ownFactory: StrategyFactory;
+  readonly #publisherSend: PublisherSend;
   #strategy!: ConnectionStrategy;
   #producer!: RedisProducer;
   #hub!: PubSubHub;
@@ -66,27 +76,30 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
   constructor(url?: string | RedisBrokerOptions, options: RedisBrokerOptions = {}) {
     const [address, opts] = typeof url === 'object' ? [undefined, url] : [url, options];
     super({ middlewares: opts.middlewares ?? [], ...(opts.ackPolicy === undefined ? {} : { ackPolicy: opts.ackPolicy }) });
+    const topology = new.target.topology;
     this.logger = resolveLogger(opts.logger);
-    this.connection = resolveConnection(address, opts, this.optionKeys());
+    const connection = resolveConnection(address, opts, [...brokerKeys, ...topology.optionKeys]);
     this.#settings = resolveSettings(opts, randomUUID);
-    this.#ownStrategy = this.createStrategy(this.connection, opts);
-    this.#wire(this.#ownStrategy);
+    if (opts.description !== undefined && typeof opts.description !== 'string') throw new OptionError('description', opts.description, 'a string');
+    this.#description = opts.description;
+    this.#ownFactory = topology.factory(connection, opts, this.logger);
+    this.#server = {
+      topology: topology.name,
+      host: connection.host,
+      port: connection.port,
+      tls: connection.tls !== undefined,
+      db: connection.db,
+      nodes: topology.nodes(connection, opts),
+    };
+    this.#publisherSend = (destination, body, publishOptions, scope) =>
+      this.#producer.publish({ type: 'publish', destination, body, batch: false, options: publishOptions, scope });
+    this.#wire(this.#ownFactory);
     this.#lifecycle = new Lifecycle({
       connect: () => this.#strategy.connect(),
       start: () => this.#startSubscribers(),
       stop: () => this.#stopSubscribers(),
       disconnect: () => this.#disconnect(),
     });
-  }
-
-  /** Option names this broker accepts; subclasses add theirs. */
-  protected optionKeys(): readonly string[] {
-    return brokerKeys;
-  }
-
-  /** The topology seam: the cluster and Sentinel brokers return their own strategy. */
-  protected createStrategy(config: ConnectionConfig, _options: RedisBrokerOptions): ConnectionStrategy {
-    return new SingleNodeStrategy(config, this.logger);
   }
 
   /** `idle`, `connected`, `running` or `closed`. */
@@ -114,6 +127,7 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
     return this.#lifecycle.close();
   }
 
+  /** `await using broker = new RedisBroker(…)` closes it at the end of the scope. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
@@ -126,9 +140,34 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
     return pong;
   }
 
+  /**
+   * Includes a router: its subscribers and publishers become the broker's. Only before `start()`
+   * (or after `stop()`): a running broker would not start the router's subscribers.
+   */
   override includeRouter(router: RedisRegistrator, options: IncludeOptions = {}): void {
+    if (this.state === 'running') {
+      throw new SetupError('includeRouter() was called while the broker runs; include routers before start(), or stop() first.');
+    }
     super.includeRouter(router, options);
     this.#bindPublishers();
+  }
+
+  /**
+   * Everything registered on the broker and the routers it includes, resolved: full names with
+   * prefixes, kinds, groups, schemas, ack policies, publishers and documentation fields, and where
+   * the broker connects (never a credential). Subscribers start from it; AsyncAPI reads it.
+   */
+  describe(): BrokerDescription {
+    this.#bindPublishers();
+    const publishers = this.resolvePublishers().map((resolved) => describePublisher(resolved.item, resolved.includeInSchema));
+    const byObject = new Map(publishers.map((described) => [described.publisher, described]));
+    const publisherOf = (publisher: RedisPublisher): PublisherDescription => byObject.get(publisher) ?? describePublisher(publisher);
+    return {
+      server: this.#server,
+      description: this.#description,
+      subscribers: this.resolveSubscribers().map((resolved) => describeSubscriber(resolved, publisherOf)),
+      publishers,
+    };
   }
 
   /**
@@ -142,8 +181,8 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
   publish(message: unknown, options: (ChannelTarget | ListTarget) & Omit<PublishOptions, 'maxlen'>): Promise<number>;
   publish(message: unknown, target: string | (Target & PublishOptions)): Promise<PublishResult | undefined> {
     try {
-      if (typeof target === 'string') return this.#send('publish', toDestination(target), message, NO_OPTIONS, false);
-      return this.#send('publish', toDestination(target), message, splitOptions(target, publishKeys), false);
+      const options = typeof target === 'string' ? NO_OPTIONS : splitOptions(target, publishKeys);
+      return this.#producer.publish({ type: 'publish', destination: toDestination(target), body: message, batch: false, options });
     } catch (error) {
       return rejectWith(error);
     }
@@ -159,7 +198,7 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
     if (destination.kind !== 'list') throw new OptionError('list', undefined, 'set: publishBatch() pushes to a list');
     if (messages.length === 0) return undefined;
     const rest = splitOptions(options, publishKeys.filter((k) => k !== 'maxlen'));
-    return (await this.#send('publish', destination, messages, rest, true)) as number | undefined;
+    return (await this.#producer.publish({ type: 'publish', destination, body: messages, batch: true, options: rest })) as number | undefined;
   }
 
   /**
@@ -171,13 +210,14 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
     const timeout = checkInt('timeout', rawTimeout ?? 30_000, 1);
     const destination = toDestination(options);
     await this.#lifecycle.ensureConnected('request');
-    const sharded = this.#strategy.topology === 'cluster';
+    const sharded = this.#strategy.shardedReplies;
     await this.#inbox.listen(sharded);
     const correlationId = rest.correlationId ?? this.#settings.idGenerator();
     const reply = this.#inbox.expect(correlationId, timeout, `${destination.kind} "${destination.name}"`);
     const headers = sharded ? { ...rest.headers, [SHARDED_REPLY]: '1' } : { ...rest.headers };
+    const publish: Publish = { type: 'request', destination, body: message, batch: false, options: { ...rest, headers, correlationId, replyTo: this.#inbox.channel } };
     try {
-      await this.#send('request', destination, message, { ...rest, headers, correlationId, replyTo: this.#inbox.channel }, false);
+      await this.#producer.publish(publish);
     } catch (error) {
       this.#inbox.cancel(correlationId);
       throw error;
@@ -206,21 +246,11 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
 
   /**
    * @internal TestRedisBroker runs the broker on another strategy (in memory) while it is idle;
-   * undefined goes back to the broker's own.
+   * undefined goes back to the broker's own topology.
    */
-  useStrategy(strategy: ConnectionStrategy | undefined): void {
+  useStrategy(factory: StrategyFactory | undefined): void {
     if (this.state !== 'idle') throw new SetupError(`A broker can change its connection only while idle; it is ${this.state}. Stop it first.`);
-    this.#wire(strategy ?? this.#ownStrategy);
-  }
-
-  /** @internal Every subscriber and publisher registered here or in included routers. */
-  registrations(): { subscribers: RedisSubscriber[]; publishers: RedisPublisher[] } {
-    return { subscribers: this.resolveSubscribers().map((r) => r.item), publishers: this.resolvePublishers().map((r) => r.item) };
-  }
-
-  /** @internal Publisher objects send through here. */
-  sendTo(destination: Destination, body: unknown, options: PublishOptions, middlewares: readonly Middleware[] | undefined): Promise<PublishResult | undefined> {
-    return this.#send('publish', destination, body, options, false, middlewares);
+    this.#wire(factory ?? this.#ownFactory);
   }
 
   protected override registerSubscriber(subscriber: RedisSubscriber): void {
@@ -232,78 +262,12 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
 
   protected override registerPublisher(publisher: RedisPublisher): void {
     super.registerPublisher(publisher);
-    publisher.bind(this, this.prefix);
-  }
-
-  #send(
-    type: PublishCommand['type'],
-    destination: Destination,
-    body: unknown,
-    options: PublishOptions,
-    batch: boolean,
-    middlewares?: readonly Middleware[],
-  ): Promise<PublishResult | undefined> {
-    if (options.maxlen !== undefined && destination.kind !== 'stream') {
-      return Promise.reject(new OptionError('maxlen', options.maxlen, `unset when publishing to ${destination.kind} "${destination.name}" (streams only)`));
-    }
-    // Already connected is the hot case: no extra await for it.
-    if (!options.pipeline && this.state !== 'connected' && this.state !== 'running') {
-      return this.#lifecycle.ensureConnected('publish').then(() => this.#encodeAndSend(type, destination, body, options, batch, middlewares));
-    }
-    try {
-      return this.#encodeAndSend(type, destination, body, options, batch, middlewares);
-    } catch (error) {
-      return rejectWith(error);
-    }
-  }
-
-  #encodeAndSend(
-    type: PublishCommand['type'],
-    destination: Destination,
-    body: unknown,
-    options: PublishOptions,
-    batch: boolean,
-    middlewares: readonly Middleware[] | undefined,
-  ): Promise<PublishResult | undefined> {
-    const correlationId = options.correlationId ?? this.#settings.idGenerator();
-    const maxlen = options.maxlen ?? destination.maxlen;
-    // Without middlewares nothing can change the publish: encode and send, no command object.
-    if ((middlewares ?? this.middlewares).length === 0) {
-      return this.#deliver(destination, body, batch, { correlationId, replyTo: options.replyTo, headers: options.headers }, maxlen, options.pipeline);
-    }
-    const command: PublishCommand = {
-      type,
-      destination: destination.name,
-      destinationType: destination.kind,
-      body,
-      batch,
-      headers: { ...options.headers },
-      correlationId,
-      replyTo: options.replyTo ?? '',
-    };
-    const scopes = publishScopes(middlewares ?? instantiate(this.middlewares, undefined));
-    const run = compose(scopes, (cmd: PublishCommand) =>
-      this.#deliver(destination, cmd.body, cmd.batch, { correlationId: cmd.correlationId, replyTo: cmd.replyTo, headers: cmd.headers }, maxlen, options.pipeline),
-    );
-    return run(command) as Promise<PublishResult | undefined>;
-  }
-
-  /** Encodes the body (every item of a batch) and hands the envelopes to the producer. */
-  #deliver(
-    destination: Destination,
-    body: unknown,
-    batch: boolean,
-    fields: OutgoingFields,
-    maxlen: number | undefined,
-    pipeline: RedisPipeline | undefined,
-  ): Promise<PublishResult | undefined> {
-    const envelopes = batch ? (body as unknown[]).map((item) => encodeMessage(item, fields)) : [encodeMessage(body, fields)];
-    return this.#producer.send(destination, envelopes, maxlen, pipeline);
+    publisher.bind(this.#publisherSend, this.prefix);
   }
 
   async #startSubscribers(): Promise<void> {
-    this.#bindPublishers();
-    const runtime = this.resolveSubscribers().map((resolved) => this.#materialize(resolved));
+    const deps = { strategy: this.#strategy, producer: this.#producer, hub: this.#hub, logger: this.logger };
+    const runtime = this.describe().subscribers.map((described) => buildSubscriber(described, deps));
     this.#running = runtime;
     await Promise.all(runtime.map((subscriber) => subscriber.start()));
     for (const subscriber of runtime) this.logger.info({ subscriber: subscriber.name }, 'waiting for messages');
@@ -321,52 +285,22 @@ export class RedisBroker extends RedisRegistrator implements PublisherHost {
     await this.#strategy.close();
   }
 
-  #wire(strategy: ConnectionStrategy): void {
+  #wire(factory: StrategyFactory): void {
+    const strategy = factory();
     this.#strategy = strategy;
-    this.#producer = new RedisProducer(strategy);
+    this.#producer = new RedisProducer({
+      strategy,
+      logger: this.logger,
+      middlewares: this.middlewares,
+      idGenerator: this.#settings.idGenerator,
+      ready: (what) => (this.state === 'connected' || this.state === 'running' ? undefined : this.#lifecycle.ensureConnected(what)),
+    });
     this.#hub = new PubSubHub(strategy);
     this.#inbox = new ReplyInbox(this.#hub, this.logger);
   }
 
   #bindPublishers(): void {
-    for (const { item, prefix } of this.resolvePublishers()) item.bind(this, prefix);
-  }
-
-  #materialize(resolved: Resolved<RedisSubscriber>): RuntimeSubscriber {
-    const { item: subscriber } = resolved;
-    const source: Source = subscriber.source.withPrefix(resolved.prefix);
-    const config: ConsumerConfig = {
-      name: source.name,
-      handler: subscriber.runnable,
-      schema: subscriber.options.schema,
-      middlewares: [...resolved.middlewares, ...(subscriber.options.middlewares ?? [])],
-      ackPolicy: subscriber.options.ackPolicy ?? resolved.ackPolicy ?? AckPolicy.NACK_ON_ERROR,
-      logger: this.logger,
-      emit: (response, message, middlewares) => this.#emit(subscriber, response.body, response.headers, response.correlationId ?? message.correlationId, message, middlewares),
-    };
-    const maxWorkers = subscriber.options.maxWorkers ?? 1;
-    const deps = { strategy: this.#strategy, config, logger: this.logger, maxWorkers };
-    if (source.kind === 'channel') return new ChannelSubscriber(source, this.#hub, config, this.logger, maxWorkers);
-    if (source.kind === 'list') return new ListSubscriber(source, deps);
-    return new StreamSubscriber(source, deps);
-  }
-
-  async #emit(
-    subscriber: RedisSubscriber,
-    body: unknown,
-    headers: Record<string, string>,
-    correlationId: string,
-    message: Message,
-    middlewares: readonly Middleware[],
-  ): Promise<void> {
-    if (message.replyTo && !subscriber.options.noReply) {
-      const sharded = message.headers[SHARDED_REPLY] === '1';
-      const inbox: Destination = { kind: 'channel', name: message.replyTo, sharded, maxlen: undefined };
-      await this.#send('reply', inbox, body, { headers, correlationId }, false, middlewares);
-    }
-    for (const publisher of subscriber.options.publishers ?? []) {
-      await publisher.send(body, { headers, correlationId }, middlewares);
-    }
+    for (const { item, prefix } of this.resolvePublishers()) item.bind(this.#publisherSend, prefix);
   }
 }
 

@@ -7,8 +7,7 @@ import type { Handler } from '../core/consume.js';
 import { OptionError, SetupError } from '../core/errors.js';
 import type { Middleware, MiddlewareLike } from '../core/middleware.js';
 import { isStandardSchema, type StandardSchemaV1 } from '../core/schema.js';
-import type { PublishResult } from './producer.js';
-import type { RedisPipeline } from './pipeline.js';
+import type { PublishOptions, PublishResult } from './producer/producer.js';
 import { checkInt, checkKeys, type Source } from './sources.js';
 import { toDestination, toSource, type Destination, type SourceInput, type Target } from './targets.js';
 
@@ -33,12 +32,18 @@ export interface SubscriberOptions<S extends StandardSchemaV1 | undefined = Stan
   readonly publishers?: readonly RedisPublisher[];
   /** Name in the AsyncAPI document. */
   readonly title?: string;
+  /** Description in the AsyncAPI document. */
   readonly description?: string;
+  /** `false` leaves it out of the AsyncAPI document. @defaultValue `true` */
+  readonly includeInSchema?: boolean;
 }
 
-const subscriberKeys = ['schema', 'middlewares', 'ackPolicy', 'noReply', 'maxWorkers', 'publishers', 'title', 'description'];
+const subscriberKeys = ['schema', 'middlewares', 'ackPolicy', 'noReply', 'maxWorkers', 'publishers', 'title', 'description', 'includeInSchema'];
 
-/** A registered subscriber: where it reads, how, and its handler. */
+/**
+ * A registered subscriber: where it reads, how, and its handler. Made by `broker.subscriber()` or
+ * `router.subscriber()`; the value to hand to `TestRedisBroker.spy()`.
+ */
 export class RedisSubscriber {
   readonly source: Source;
   readonly options: SubscriberOptions;
@@ -65,6 +70,7 @@ export class RedisSubscriber {
       }
     }
     if (options.maxWorkers !== undefined) checkInt('maxWorkers', options.maxWorkers, 1);
+    checkDocs(options);
     for (const publisher of options.publishers ?? []) {
       if (!(publisher instanceof RedisPublisher)) throw new OptionError('publishers', publisher, 'publishers made with broker.publisher() or router.publisher()');
     }
@@ -83,20 +89,15 @@ export class RedisSubscriber {
   }
 }
 
-/** Per-call publish options. */
-export interface PublishOptions {
-  readonly headers?: Readonly<Record<string, string>>;
-  /** @defaultValue the broker's `idGenerator()` (a UUID) */
-  readonly correlationId?: string;
-  /** Where the consumer should send its answer (a channel). */
-  readonly replyTo?: string;
-  /** Trim the stream: `XADD MAXLEN ~ maxlen`. Streams only. */
-  readonly maxlen?: number;
-  /** Queue on this pipeline instead of sending now (see `broker.pipeline`). */
-  readonly pipeline?: RedisPipeline;
+function checkDocs(options: { readonly title?: unknown; readonly description?: unknown; readonly includeInSchema?: unknown }): void {
+  for (const key of ['title', 'description'] as const) {
+    if (options[key] !== undefined && typeof options[key] !== 'string') throw new OptionError(key, options[key], 'a string');
+  }
+  if (options.includeInSchema !== undefined && typeof options.includeInSchema !== 'boolean') {
+    throw new OptionError('includeInSchema', options.includeInSchema, 'true or false');
+  }
 }
 
-export const publishKeys = ['headers', 'correlationId', 'replyTo', 'maxlen', 'pipeline'];
 
 /** Options of `broker.publisher(target, options)`. */
 export interface PublisherOptions {
@@ -105,29 +106,35 @@ export interface PublisherOptions {
   readonly replyTo?: string;
   /** Describes the payload (AsyncAPI); not enforced on publish. */
   readonly schema?: StandardSchemaV1;
+  /** Name in the AsyncAPI document. */
   readonly title?: string;
+  /** Description in the AsyncAPI document. */
   readonly description?: string;
+  /** `false` leaves it out of the AsyncAPI document. @defaultValue `true` */
+  readonly includeInSchema?: boolean;
 }
 
-/** The broker side of a publisher object. */
-export interface PublisherHost {
-  sendTo(destination: Destination, body: unknown, options: PublishOptions, middlewares: readonly Middleware[] | undefined): Promise<PublishResult | undefined>;
-}
+/** How a bound publisher sends: through its broker's producer, within a handler's middlewares when given. */
+export type PublisherSend = (destination: Destination, body: unknown, options: PublishOptions, scope: readonly Middleware[] | undefined) => Promise<PublishResult | undefined>;
 
 /**
  * A publisher object: `publisher.publish(body)`, and the target of a subscriber's return value
- * when listed in its `publishers`.
+ * when listed in its `publishers`. Made by `broker.publisher()` or `router.publisher()`.
  */
 export class RedisPublisher {
   readonly options: PublisherOptions;
   readonly #destination: Destination;
-  #host: PublisherHost | undefined;
+  #host: PublisherSend | undefined;
   #observer: ((body: unknown) => void) | undefined;
   #prefix = '';
 
   constructor(target: string | Target | Source, options: PublisherOptions = {}) {
     this.#destination = toDestination(target);
-    checkKeys(`publisher "${this.#destination.name}"`, options, ['headers', 'replyTo', 'schema', 'title', 'description']);
+    checkKeys(`publisher "${this.#destination.name}"`, options, ['headers', 'replyTo', 'schema', 'title', 'description', 'includeInSchema']);
+    if (options.schema !== undefined && !isStandardSchema(options.schema)) {
+      throw new OptionError('schema', options.schema, 'a Standard Schema (zod, valibot, arktype, …)');
+    }
+    checkDocs(options);
     this.options = options;
   }
 
@@ -154,11 +161,11 @@ export class RedisPublisher {
       headers: { ...this.options.headers, ...options.headers },
       ...(options.replyTo === undefined && this.options.replyTo !== undefined ? { replyTo: this.options.replyTo } : {}),
     };
-    return this.#host.sendTo(this.destination, body, merged, middlewares);
+    return this.#host(this.destination, body, merged, middlewares);
   }
 
   /** @internal Attaches the publisher to the broker that owns it. */
-  bind(host: PublisherHost, prefix: string): void {
+  bind(host: PublisherSend, prefix: string): void {
     if (this.#host && this.#host !== host) throw new SetupError(`Publisher to "${this.#destination.name}" is already attached to another broker.`);
     this.#host = host;
     this.#prefix = prefix;

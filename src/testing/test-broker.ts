@@ -43,7 +43,8 @@ export class TestRedisBroker<Broker extends RedisBroker = RedisBroker> {
     if (broker.state !== 'idle') throw new SetupError(`TestRedisBroker needs an idle broker; this one is ${broker.state}. Create the TestRedisBroker before start().`);
     this.broker = broker;
     this.redis = options.withReal ? undefined : (options.redis ?? new MemoryRedis());
-    if (this.redis) broker.useStrategy(new MemoryStrategy(this.redis));
+    const redis = this.redis;
+    if (redis) broker.useStrategy(() => new MemoryStrategy(redis));
     this.#watch();
   }
 
@@ -80,8 +81,8 @@ export class TestRedisBroker<Broker extends RedisBroker = RedisBroker> {
 
   /** Puts a spy on every subscriber and publisher not watched yet. */
   #watch(): void {
-    const { subscribers, publishers } = this.broker.registrations();
-    for (const subscriber of subscribers) {
+    const { subscribers, publishers } = this.broker.describe();
+    for (const { subscriber } of subscribers) {
       if (this.#spies.has(subscriber)) continue;
       const spy = new Spy();
       this.#spies.set(subscriber, spy);
@@ -96,7 +97,7 @@ export class TestRedisBroker<Broker extends RedisBroker = RedisBroker> {
         }
       });
     }
-    for (const publisher of publishers) {
+    for (const { publisher } of publishers) {
       if (this.#spies.has(publisher)) continue;
       const spy = new Spy();
       this.#spies.set(publisher, spy);

@@ -156,7 +156,7 @@ describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
       await broker.start();
       await broker.publish('first', { stream });
       expect(await got.next()).toBe('first');
-      const refused = (): { context: Record<string, unknown> } | undefined => logger.lines.find((l) => l.message.startsWith('Could not acknowledge 1 message(s)'));
+      const refused = (): { context: Record<string, unknown> } | undefined => logger.lines.find((l) => l.message.startsWith('Could not settle 1 message(s)'));
       await eventually(() => refused() !== undefined, 5000, 'the refused XACK logged');
       expect(String(refused()!.context['err'])).toMatch(/WRONGTYPE/);
       expect(refused()!.context['subscriber']).toBe(stream);

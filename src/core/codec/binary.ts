@@ -6,7 +6,7 @@
  * We write header lengths as UTF-8 byte counts. FastStream 0.7.4 writes code-point counts, which
  * differ for non-ASCII text; the reader accepts both (see {@link readHeaders}).
  */
-import { EncodeError, describe } from '../errors.js';
+import { DecodeError, EncodeError, describe } from '../errors.js';
 
 /** `\x89BIN\r\n\x1a\n` */
 export const MAGIC = Buffer.from([0x89, 0x42, 0x49, 0x4e, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -81,18 +81,18 @@ export interface Envelope {
  * the code-point-counted layout that FastStream writes is tried.
  */
 export function decodeEnvelope(data: Buffer): Envelope {
-  if (!hasMagic(data)) throw new RangeError('not a binary envelope (bad magic or version)');
-  if (data.length < HEADERS_START + 2) throw new RangeError('envelope shorter than its fixed header');
+  if (!hasMagic(data)) throw new DecodeError('not a binary envelope (bad magic or version)');
+  if (data.length < HEADERS_START + 2) throw new DecodeError('envelope shorter than its fixed header');
   const headersStart = data.readUInt32BE(10);
   const dataStart = data.readUInt32BE(14);
   if (headersStart + 2 > data.length || dataStart > data.length || dataStart < headersStart + 2) {
-    throw new RangeError(`envelope offsets out of range (headers ${headersStart}, data ${dataStart}, size ${data.length})`);
+    throw new DecodeError(`envelope offsets out of range (headers ${headersStart}, data ${dataStart}, size ${data.length})`);
   }
   const headers =
     readAsciiHeaders(data, headersStart, dataStart) ??
     readHeaders(data, headersStart, dataStart, byteLength) ??
     readHeaders(data, headersStart, dataStart, codePointLength);
-  if (!headers) throw new RangeError('envelope headers do not end where the payload starts');
+  if (!headers) throw new DecodeError('envelope headers do not end where the payload starts');
   return { headers, payload: data.subarray(dataStart) };
 }
 
@@ -234,10 +234,10 @@ function readHeaders(
 }
 
 function readString(data: Buffer, offset: number, limit: number, advance: LengthReader, decoder: Utf8Decoder): [string, number] {
-  if (offset + 2 > limit) throw new RangeError('header length past the payload');
+  if (offset + 2 > limit) throw new DecodeError('header length past the payload');
   const start = offset + 2;
   const end = advance(data, start, data.readUInt16BE(offset), limit);
-  if (end < 0) throw new RangeError('header past the payload');
+  if (end < 0) throw new DecodeError('header past the payload');
   return [isAscii(data, start, end) ? data.toString('latin1', start, end) : decoder.decode(data.subarray(start, end)), end];
 }
 

@@ -2,9 +2,11 @@
  * Creating ioredis clients from the resolved options, with the protocol pinned and a clear
  * error when Redis cannot be reached.
  */
-import type { Redis, RedisOptions } from 'ioredis';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import type { Logger } from '../../core/logger.js';
 import { NotConnectedError } from '../../core/errors.js';
 import type { ConnectionConfig } from '../options.js';
+import type { QueuedCommand } from './strategy.js';
 
 export type ClientRole = 'command' | 'blocking' | 'subscriber';
 
@@ -31,6 +33,9 @@ export function clientOptions(config: ConnectionConfig, role: ClientRole) {
     maxRetriesPerRequest: role === 'command' ? 20 : null,
   } satisfies RedisOptions;
 }
+
+/** ioredis options of one connection. */
+export type ClientOptions = ReturnType<typeof clientOptions>;
 
 /** Options for a connection to one node of a cluster: the node's address is decided elsewhere. */
 export function nodeOptions(config: ConnectionConfig, role: ClientRole) {
@@ -69,4 +74,16 @@ export async function closeClient(client: { readonly status: string; quit(): Pro
   } catch {
     client.disconnect();
   }
+}
+
+/** Runs the commands in one MULTI/EXEC; each command's reply, or its Error, in call order. */
+export async function execAtomic(client: Redis | Cluster, commands: readonly QueuedCommand[]): Promise<unknown[]> {
+  const multi = client.multi();
+  for (const command of commands) multi.call(command.name, ...command.args);
+  return ((await multi.exec()) ?? []).map(([error, result]) => error ?? result);
+}
+
+/** Logs a client's connection errors (ioredis retries by itself; without a listener they would crash the process). */
+export function reportErrors(client: Redis | Cluster, logger: Logger, label: string, role: ClientRole): void {
+  client.on('error', (error: Error) => logger.warn({ err: error, role }, `${label}: ${error.message}`));
 }

@@ -8,7 +8,7 @@ import { NotConnectedError, SetupError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { sameSlot, slotOf } from '../hashtag.js';
 import type { ConnectionConfig } from '../options.js';
-import { closeClient, nodeOptions } from './client.js';
+import { closeClient, execAtomic, nodeOptions, reportErrors } from './client.js';
 import { sendFramed, TickCork } from './framed.js';
 import { RoutedConnection } from './routed.js';
 import { sendEach, type BlockingConnection, type CommandClient, type ConnectionStrategy, type QueuedCommand, type SubscriberClient } from './strategy.js';
@@ -16,8 +16,8 @@ import { sendEach, type BlockingConnection, type CommandClient, type ConnectionS
 export type StartupNode = readonly [host: string, port: number];
 
 export class ClusterStrategy implements ConnectionStrategy {
-  readonly topology = 'cluster' as const;
   readonly address: string;
+  readonly shardedReplies = true;
   readonly #config: ConnectionConfig;
   readonly #seeds: Array<{ host: string; port: number }>;
   readonly #logger: Logger;
@@ -79,9 +79,7 @@ export class ClusterStrategy implements ConnectionStrategy {
           'Give them a common hash tag, e.g. "{orders}" and "{orders}:audit" (see withHashTag()), or drop `atomic`.',
       );
     }
-    const multi = cluster.multi();
-    for (const command of commands) multi.call(command.name, ...command.args);
-    return ((await multi.exec()) ?? []).map(([error, result]) => error ?? result);
+    return execAtomic(cluster, commands);
   }
 
   async close(): Promise<void> {
@@ -95,7 +93,7 @@ export class ClusterStrategy implements ConnectionStrategy {
   }
 
   #commandCluster(): Cluster {
-    if (!this.#command) throw new Error('ClusterStrategy used before connect()');
+    if (!this.#command) throw new NotConnectedError(`Not connected to Redis at ${this.address}: connect() first.`);
     return this.#command;
   }
 
@@ -116,7 +114,7 @@ export class ClusterStrategy implements ConnectionStrategy {
     } satisfies ClusterOptions;
     const cluster = new Cluster(this.#seeds, options);
     this.#clusters.add(cluster);
-    cluster.on('error', (error: Error) => this.#logger.warn({ err: error, role }, `Redis Cluster (${role}): ${error.message}`));
+    reportErrors(cluster, this.#logger, `Redis Cluster (${role})`, role);
     // ioredis reports only "None of startup nodes is available"; keep what the nodes said.
     let nodeError: string | undefined;
     const onNodeError = (error: Error, node: string): void => {

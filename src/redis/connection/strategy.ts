@@ -31,10 +31,19 @@ export interface CommandClient {
   send(command: string, key: string, args: ReadonlyArray<string | Buffer | number>): Promise<unknown>;
 }
 
+/**
+ * Everything a broker does with Redis goes through one strategy object per topology. What differs
+ * between topologies is asked of the strategy (routing by key, atomicity, how replies travel),
+ * never decided by flags elsewhere.
+ */
 export interface ConnectionStrategy {
-  readonly topology: 'single' | 'cluster' | 'sentinel' | 'memory';
-  /** A human label of where Redis is, for errors and logs. */
+  /** A human label of where Redis is, for errors and logs (never a credential). */
   readonly address: string;
+  /**
+   * Whether a requester should also listen on a sharded channel and ask redstream responders to
+   * answer with SPUBLISH (a cluster: a classic PUBLISH crosses the cluster bus).
+   */
+  readonly shardedReplies: boolean;
   /** Opens the shared, auto-pipelined command connection; resolves when it is ready. */
   connect(): Promise<void>;
   readonly commands: CommandClient;
@@ -62,6 +71,12 @@ export interface SubscriberClient {
   quit(): Promise<unknown>;
   disconnect(): void;
 }
+
+/**
+ * Makes the strategy a broker talks through. A broker is given one per topology (single node,
+ * cluster, Sentinel); `redstream/testing` gives it one that makes the in-memory strategy.
+ */
+export type StrategyFactory = () => ConnectionStrategy;
 
 /**
  * A pipeline that needs no atomicity: every command goes out now, through `client` (whose sockets

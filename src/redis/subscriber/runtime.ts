@@ -9,6 +9,7 @@ import type { Message } from '../../core/message.js';
 import { WorkerPool } from '../../core/pool.js';
 import { Pause, settlesWithin } from '../../core/time.js';
 import type { BlockingConnection, ConnectionStrategy } from '../connection/strategy.js';
+import type { RedisProducer } from '../producer/producer.js';
 
 export interface RuntimeSubscriber {
   readonly name: string;
@@ -18,8 +19,11 @@ export interface RuntimeSubscriber {
   stop(gracefulTimeout: number): Promise<void>;
 }
 
+/** What a read loop needs from its broker. */
 export interface LoopDeps {
   readonly strategy: ConnectionStrategy;
+  /** Writes its acknowledgements and dead letters. */
+  readonly producer: RedisProducer;
   readonly config: ConsumerConfig;
   readonly logger: Logger;
   /** Messages processed at once. */
@@ -206,7 +210,7 @@ export abstract class ReadLoop implements RuntimeSubscriber {
     settled.then(done, (error: unknown) => {
       this.deps.logger.error(
         { subscriber: this.name, err: error },
-        `Could not acknowledge ${messages.length} message(s): ${(error as Error).message}. They stay pending and will be redelivered.`,
+        `Could not settle ${messages.length} message(s): ${(error as Error).message}. They stay pending and will be redelivered.`,
       );
       done();
     });

@@ -3,9 +3,7 @@
  */
 import { parseWire, type WireMessage } from '../../core/codec/wire.js';
 import type { BlockingConnection } from '../connection/strategy.js';
-
-/** The field FastStream (and redstream) store the envelope in. */
-export const DATA_FIELD = '__data__';
+import { DATA_FIELD } from '../producer/commands.js';
 
 /** `[id, [field, value, …]]`; fields are null for a pending entry that was deleted. */
 export type RawEntry = [Buffer, Buffer[] | null];

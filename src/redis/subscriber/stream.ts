@@ -11,12 +11,14 @@
  */
 import { GroupNotFoundError, SetupError } from '../../core/errors.js';
 import { Message, type MessageSource, type Settler } from '../../core/message.js';
+import { instantiate, middlewaresOf } from '../../core/middleware.js';
 import type { BlockingConnection } from '../connection/strategy.js';
 import { withHashTag } from '../hashtag.js';
+import type { AckBatcher } from '../producer/acks.js';
+import type { DeadEntry, DeadLetterReason, DeadLetterRoute } from '../producer/dead-letter.js';
+import type { RedisProducer } from '../producer/producer.js';
 import type { StreamSub } from '../sources.js';
-import { AckBatcher } from './ack-batcher.js';
 import { Claimer } from './claim.js';
-import { deadLetter, type DeadLetterTarget } from './dead-letter.js';
 import { ReadLoop, type LoopDeps, type ReadFailure } from './runtime.js';
 import { deletedIds, entriesOf, loadDeliveryCounts, toEntries, type Entry, type RawEntry, type ReadReply } from './stream-entries.js';
 
@@ -30,8 +32,7 @@ export class StreamSubscriber extends ReadLoop {
   readonly #source: StreamSub<boolean>;
   readonly #group: Group | undefined;
   readonly #claimer: Claimer | undefined;
-  readonly #deadLetter: DeadLetterTarget | undefined;
-  readonly #acks: AckBatcher | undefined;
+  readonly #deadLetter: DeadLetters | undefined;
   /** Group: the drain cursor (`0`, then the last pending ID read), `>` once drained. No group: last ID read. */
   #cursor = '>';
   #claimedLast = false;
@@ -48,8 +49,8 @@ export class StreamSubscriber extends ReadLoop {
     this.readTimeout = source.pollingInterval;
     if (source.group !== undefined && source.consumer !== undefined) {
       this.#group = { name: source.group, consumer: source.consumer };
-      this.#deadLetter = { strategy: deps.strategy, logger: deps.logger, stream: source.name, group: source.group, deadLetter: source.deadLetter };
-      this.#acks = new AckBatcher(deps.strategy.commands, source.name, source.group);
+      const route: DeadLetterRoute = { stream: source.name, group: source.group, deadLetter: source.deadLetter };
+      this.#deadLetter = new DeadLetters(deps.producer, route, deps.producer.acks(source.name, source.group));
     }
     if (source.minIdleTime !== undefined) {
       const interval = Math.min(Math.max(Math.floor(source.minIdleTime / 2), source.pollingInterval), 30_000);
@@ -143,14 +144,18 @@ export class StreamSubscriber extends ReadLoop {
     const gone = deletedIds(raw);
     if (gone.length > 0) {
       this.deps.logger.warn({ subscriber: this.name }, `${gone.length} pending entries were deleted from the stream; acknowledging them.`);
-      await this.deps.strategy.commands.send('XACK', this.name, [this.name, group.name, ...gone]);
+      await this.#deadLetter!.acks.ack(gone);
     }
     const entries = toEntries(raw, undefined);
     await loadDeliveryCounts(connection, this.name, group.name, group.consumer, entries, this.deps.maxWorkers);
     const limit = this.#source.maxDeliveries;
     if (limit === undefined) return entries;
     const over = entries.filter((entry) => entry.deliveryCount !== undefined && entry.deliveryCount > limit);
-    await deadLetter(this.#deadLetter!, over, 'max-deliveries', undefined);
+    // No handler saw these: their dead letters go through a fresh instance of the subscriber's middlewares.
+    if (over.length > 0) {
+      const { config } = this.deps;
+      await this.#deadLetter!.move(over, 'max-deliveries', undefined, instantiate(config.middlewares, undefined, config.subscriber));
+    }
     return entries.filter((entry) => !over.includes(entry));
   }
 
@@ -171,7 +176,7 @@ export class StreamSubscriber extends ReadLoop {
       batch: this.#source.batch,
       ids,
       deliveryCount: entries[0]?.deliveryCount,
-      settler: group ? new EntrySettler(this.#acks!, this.#deadLetter!, this.#source.maxDeliveries, entries, ids) : undefined,
+      settler: group ? new EntrySettler(this.#deadLetter!, this.#source.maxDeliveries, entries, ids) : undefined,
       raw: entries,
     });
   }
@@ -201,16 +206,36 @@ export class StreamSubscriber extends ReadLoop {
   }
 }
 
+/** A group's acknowledgement path and where its dead letters go, through the producer. */
+class DeadLetters {
+  readonly acks: AckBatcher;
+  readonly #producer: RedisProducer;
+  readonly #route: DeadLetterRoute;
+
+  constructor(producer: RedisProducer, route: DeadLetterRoute, acks: AckBatcher) {
+    this.#producer = producer;
+    this.#route = route;
+    this.acks = acks;
+  }
+
+  /** Whether dead letters go to a stream (else they are dropped after an error log). */
+  get routed(): boolean {
+    return this.#route.deadLetter !== undefined;
+  }
+
+  move(entries: readonly DeadEntry[], reason: DeadLetterReason, cause: unknown, scope: Parameters<RedisProducer['deadLetter']>[5]): Promise<void> {
+    return this.#producer.deadLetter(this.#route, this.acks, entries, reason, cause, scope);
+  }
+}
+
 /** How a group's entries are settled: XACK (batched per tick), or dead-lettered past the limit. */
 class EntrySettler implements Settler {
-  readonly #acks: AckBatcher;
-  readonly #deadLetter: DeadLetterTarget;
+  readonly #deadLetter: DeadLetters;
   readonly #limit: number | undefined;
   readonly #entries: Entry[];
   readonly #ids: readonly string[];
 
-  constructor(acks: AckBatcher, deadLetter: DeadLetterTarget, limit: number | undefined, entries: Entry[], ids: readonly string[]) {
-    this.#acks = acks;
+  constructor(deadLetter: DeadLetters, limit: number | undefined, entries: Entry[], ids: readonly string[]) {
     this.#deadLetter = deadLetter;
     this.#limit = limit;
     this.#entries = entries;
@@ -218,17 +243,20 @@ class EntrySettler implements Settler {
   }
 
   ack(): Promise<void> {
-    return this.#acks.ack(this.#ids);
+    return this.#deadLetter.acks.ack(this.#ids);
   }
 
   /** Leaves the entries pending, except those on their last allowed delivery. */
-  nack(reason?: unknown): Promise<void> {
+  async nack(reason: unknown, message: Message): Promise<void | 'dead-lettered'> {
     const limit = this.#limit;
     const spent = limit === undefined ? [] : this.#entries.filter((e) => (e.deliveryCount ?? 0) >= limit);
-    return deadLetter(this.#deadLetter, spent, 'max-deliveries', reason);
+    if (spent.length === 0) return undefined;
+    await this.#deadLetter.move(spent, 'max-deliveries', reason, middlewaresOf(message));
+    return 'dead-lettered';
   }
 
-  reject(reason?: unknown): Promise<void> {
-    return deadLetter(this.#deadLetter, this.#entries, 'rejected', reason);
+  async reject(reason: unknown, message: Message): Promise<void | 'dead-lettered'> {
+    await this.#deadLetter.move(this.#entries, 'rejected', reason, middlewaresOf(message));
+    return this.#deadLetter.routed ? 'dead-lettered' : undefined;
   }
 }

@@ -1,15 +1,15 @@
-/**
- * The in-memory connection strategy: the broker's commands, blocking readers and Pub/Sub all go
- * to a MemoryRedis. No socket is opened.
- */
 import { EventEmitter } from 'node:events';
 import type { BlockingConnection, CommandClient, ConnectionStrategy, QueuedCommand, SubscriberClient } from '../../redis/connection/strategy.js';
 import { ReplyError, type Arg } from './data.js';
 import type { MemoryRedis, PubSubKind } from './redis.js';
 
+/**
+ * The in-memory connection strategy: the broker's commands, blocking readers and Pub/Sub all go
+ * to a MemoryRedis. No socket is opened.
+ */
 export class MemoryStrategy implements ConnectionStrategy {
-  readonly topology = 'memory' as const;
   readonly address = 'the in-memory Redis of redstream/testing';
+  readonly shardedReplies = false;
   readonly redis: MemoryRedis;
   readonly commands: CommandClient;
 

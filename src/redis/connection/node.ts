@@ -1,18 +1,24 @@
 /**
- * One Redis node: a shared auto-pipelined command connection, one connection per blocking
- * reader, and one per Pub/Sub subscriber set.
+ * The ioredis plumbing for a topology served by one master at a time (a single node; next, a
+ * Sentinel-managed set): a shared auto-pipelined command connection, one connection per blocking
+ * reader, one per Pub/Sub subscriber set. How a connection finds its server is the only thing a
+ * topology supplies (see `NodeStrategy`'s constructor).
  */
 import { Redis } from 'ioredis';
+import { NotConnectedError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import type { ConnectionConfig } from '../options.js';
-import { clientOptions, closeClient, connectClient, type ClientRole } from './client.js';
+import { closeClient, connectClient, execAtomic, reportErrors, type ClientOptions, type ClientRole } from './client.js';
 import { sendFramed, TickCork } from './framed.js';
 import { sendEach, type BlockingConnection, type CommandClient, type ConnectionStrategy, type QueuedCommand } from './strategy.js';
 
-export class SingleNodeStrategy implements ConnectionStrategy {
-  readonly topology = 'single' as const;
+/**
+ * A strategy for one server at a time. `options(role)` gives the ioredis options of a connection
+ * for that role; `address` names the server in logs and errors (no credential).
+ */
+export class NodeStrategy implements ConnectionStrategy {
   readonly address: string;
-  readonly #config: ConnectionConfig;
+  readonly shardedReplies = false;
+  readonly #options: (role: ClientRole) => ClientOptions;
   readonly #logger: Logger;
   readonly #clients = new Set<Redis>();
   #command: Redis | undefined;
@@ -25,10 +31,10 @@ export class SingleNodeStrategy implements ConnectionStrategy {
     },
   };
 
-  constructor(config: ConnectionConfig, logger: Logger) {
-    this.#config = config;
+  constructor(address: string, options: (role: ClientRole) => ClientOptions, logger: Logger) {
+    this.address = address;
+    this.#options = options;
     this.#logger = logger;
-    this.address = `${config.host}:${config.port}`;
   }
 
   async connect(): Promise<void> {
@@ -59,12 +65,8 @@ export class SingleNodeStrategy implements ConnectionStrategy {
     return true;
   }
 
-  async exec(commands: readonly QueuedCommand[], atomic: boolean): Promise<unknown[]> {
-    if (!atomic) return sendEach(this.commands, commands);
-    const batch = this.#commandClient().multi();
-    for (const command of commands) batch.call(command.name, ...command.args);
-    const replies = (await batch.exec()) ?? [];
-    return replies.map(([error, result]) => error ?? result);
+  exec(commands: readonly QueuedCommand[], atomic: boolean): Promise<unknown[]> {
+    return atomic ? execAtomic(this.#commandClient(), commands) : sendEach(this.commands, commands);
   }
 
   async close(): Promise<void> {
@@ -75,16 +77,14 @@ export class SingleNodeStrategy implements ConnectionStrategy {
   }
 
   #commandClient(): Redis {
-    if (!this.#command) throw new Error('SingleNodeStrategy used before connect()');
+    if (!this.#command) throw new NotConnectedError(`Not connected to Redis at ${this.address}: connect() first.`);
     return this.#command;
   }
 
   async #open(role: ClientRole): Promise<Redis> {
-    const client = new Redis(clientOptions(this.#config, role));
+    const client = new Redis(this.#options(role));
     await connectClient(client, this.address);
-    client.on('error', (error: Error) => {
-      this.#logger.warn({ err: error, role }, `Redis connection (${role}) to ${this.address}: ${error.message}`);
-    });
+    reportErrors(client, this.#logger, `Redis connection (${role}) to ${this.address}`, role);
     this.#clients.add(client);
     return client;
   }
@@ -96,6 +96,6 @@ export class SingleNodeStrategy implements ConnectionStrategy {
 }
 
 /** Unblocks a blocked reader; without CLIENT permission (ACL) the read just runs to its timeout. */
-export async function unblock(commands: CommandClient, clientId: string): Promise<void> {
+async function unblock(commands: CommandClient, clientId: string): Promise<void> {
   await commands.send('CLIENT', '', ['UNBLOCK', clientId, 'TIMEOUT']).catch(() => undefined);
 }

@@ -1,10 +1,13 @@
 /**
  * Coalesces the XACKs of one stream and group issued in the same tick into one
  * `XACK key group id1 id2 …`: many handlers finishing together cost Redis one command, and
- * share one promise that settles when that command's reply arrived.
+ * share one promise that settles when that command's reply arrived. Every acknowledgement a
+ * subscriber sends outside a dead-letter transaction goes through one of these.
  */
 import type { CommandClient } from '../connection/strategy.js';
+import { ackCommand } from './commands.js';
 
+/** The acknowledgements of one stream and consumer group. */
 export class AckBatcher {
   readonly #commands: CommandClient;
   readonly #stream: string;
@@ -37,6 +40,7 @@ export class AckBatcher {
     const ids = this.#ids;
     this.#ids = [];
     this.#round = undefined;
-    await this.#commands.send('XACK', this.#stream, [this.#stream, this.#group, ...ids]);
+    const command = ackCommand(this.#stream, this.#group, ids);
+    await this.#commands.send(command.name, command.key, command.args);
   }
 }

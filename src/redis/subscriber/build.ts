@@ -1,0 +1,64 @@
+/**
+ * From a subscriber's description to the object that runs it: the consume pipeline's settings,
+ * where its handler's return value goes (reply_to, publishers), and the reader for its kind.
+ */
+import type { ConsumerConfig } from '../../core/consume.js';
+import type { Logger } from '../../core/logger.js';
+import type { Message } from '../../core/message.js';
+import type { Middleware } from '../../core/middleware.js';
+import type { Response } from '../../core/response.js';
+import type { ConnectionStrategy } from '../connection/strategy.js';
+import type { SubscriberDescription } from '../description.js';
+import type { RedisProducer } from '../producer/producer.js';
+import { SHARDED_REPLY } from '../rpc.js';
+import { ChannelSubscriber } from './channel.js';
+import type { PubSubHub } from './hub.js';
+import { ListSubscriber } from './list.js';
+import type { RuntimeSubscriber } from './runtime.js';
+import { StreamSubscriber } from './stream.js';
+
+/** What running subscribers share: the broker's strategy, producer, Pub/Sub connection and logger. */
+export interface SubscriberDeps {
+  readonly strategy: ConnectionStrategy;
+  readonly producer: RedisProducer;
+  readonly hub: PubSubHub;
+  readonly logger: Logger;
+}
+
+export function buildSubscriber(described: SubscriberDescription, deps: SubscriberDeps): RuntimeSubscriber {
+  const { source } = described;
+  const config: ConsumerConfig = {
+    name: source.name,
+    subscriber: described,
+    handler: described.subscriber.runnable,
+    schema: described.schema,
+    middlewares: described.middlewares,
+    ackPolicy: described.ackPolicy,
+    logger: deps.logger,
+    emit: (response, message, middlewares) => emit(described, deps.producer, response, message, middlewares),
+  };
+  if (source.kind === 'channel') return new ChannelSubscriber(source, deps.hub, config, deps.logger, described.maxWorkers);
+  const loop = { strategy: deps.strategy, producer: deps.producer, config, logger: deps.logger, maxWorkers: described.maxWorkers };
+  if (source.kind === 'list') return new ListSubscriber(source, loop);
+  return new StreamSubscriber(source, loop);
+}
+
+/** Sends a handler's result to `reply_to` (unless `noReply`) and to the subscriber's publishers. */
+async function emit(described: SubscriberDescription, producer: RedisProducer, response: Response, message: Message, scope: readonly Middleware[]): Promise<void> {
+  const correlationId = response.correlationId ?? message.correlationId;
+  const { body, headers } = response;
+  if (message.replyTo && !described.noReply) {
+    const sharded = message.headers[SHARDED_REPLY] === '1';
+    await producer.publish({
+      type: 'reply',
+      destination: { kind: 'channel', name: message.replyTo, sharded, maxlen: undefined },
+      body,
+      batch: false,
+      options: { headers, correlationId },
+      scope,
+    });
+  }
+  for (const publisher of described.subscriber.options.publishers ?? []) {
+    await publisher.send(body, { headers, correlationId }, scope);
+  }
+}

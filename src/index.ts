@@ -2,7 +2,8 @@
  * redstream: event-driven services on Redis, wire-compatible with FastStream.
  * @packageDocumentation
  */
-export { RedisBroker, type RequestOptions, type PipelineOptions } from './redis/broker.js';
+export { RedisBroker } from './redis/broker.js';
+export type { RequestOptions } from './redis/rpc.js';
 export { RedisClusterBroker, type RedisClusterBrokerOptions } from './redis/cluster-broker.js';
 export { RedisRouter, type RedisRouterOptions } from './redis/router.js';
 export { PubSub, ListSub, StreamSub, type PubSubOptions, type ListSubOptions, type StreamSubOptions, type Source } from './redis/sources.js';
@@ -13,9 +14,10 @@ export {
   type PublisherOptions,
 } from './redis/registration.js';
 export type { PublishResult, PublishOptions } from './redis/producer/producer.js';
-export { RedisPipeline, PipelineError } from './redis/pipeline.js';
+export { RedisPipeline, PipelineError, type PipelineOptions } from './redis/pipeline.js';
 export { DeadLetterHeader, type DeadLetterReason } from './redis/producer/dead-letter.js';
 export type { RedisBrokerOptions, RedisConnectionOptions } from './redis/options.js';
+export type { BrokerDescription, SubscriberDescription, PublisherDescription, ServerDescription } from './redis/description.js';
 export { slotOf, sameSlot, withHashTag, hashedPart } from './redis/hashtag.js';
 export type { Target, ChannelTarget, ListTarget, StreamTarget, SourceInput, Destination } from './redis/targets.js';
 
@@ -24,7 +26,16 @@ export { AckPolicy } from './core/ack.js';
 export { Message, AckStatus, type MessageSource, type Settler } from './core/message.js';
 export { Response, type ResponseInit } from './core/response.js';
 export type { Handler, UncheckedHandler, ConsumeOutcome } from './core/consume.js';
-export type { Middleware, MiddlewareFactory, MiddlewareLike, MiddlewareContext, PublishCommand } from './core/middleware.js';
+export {
+  SettleStatus,
+  type Middleware,
+  type MiddlewareFactory,
+  type MiddlewareLike,
+  type MiddlewareContext,
+  type PublishCommand,
+  type Settlement,
+  type SubscriberInfo,
+} from './core/middleware.js';
 export type { IncludeOptions, RegistryOptions } from './core/registry.js';
 export { BrokerState } from './core/lifecycle.js';
 export { consoleLogger, silentLogger, type Logger, type LogLevel } from './core/logger.js';
@@ -48,6 +59,3 @@ export {
   SkipMessage,
   type ValidationIssue,
 } from './core/errors.js';
-export { encodeEnvelope, decodeEnvelope, type HeaderPairs } from './core/codec/binary.js';
-export { encodeBody, decodeBody, buildHeaders, ContentType } from './core/codec/body.js';
-export { parseWire, encodeMessage, WireFormat, type WireMessage } from './core/codec/wire.js';

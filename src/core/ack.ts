@@ -14,10 +14,12 @@ export const AckPolicy = {
   /** Do nothing; the handler calls `msg.ack()`, `nack()` or `reject()`. */
   MANUAL: 'manual',
 } as const;
+/** One of the {@link AckPolicy} values. */
 export type AckPolicy = (typeof AckPolicy)[keyof typeof AckPolicy];
 
 const values: readonly string[] = Object.values(AckPolicy);
 
+/** Whether a value (for example from untyped options) is a known ack policy. */
 export function isAckPolicy(value: unknown): value is AckPolicy {
   return typeof value === 'string' && values.includes(value);
 }

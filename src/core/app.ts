@@ -1,10 +1,3 @@
-/**
- * An application around one broker: startup and shutdown hooks in FastStream's order, and a
- * graceful stop on SIGINT/SIGTERM.
- *
- * Order: onStartup → broker.start() → afterStartup → (signal or exit()) → onShutdown →
- * broker.stop() → afterShutdown.
- */
 import { resolveLogger, type Logger } from './logger.js';
 
 /** The broker side the app needs. */
@@ -13,15 +6,34 @@ export interface AppBroker {
   stop(): Promise<void>;
 }
 
+/** A startup or shutdown hook; the app awaits it before going on. */
 export type Hook = () => void | Promise<void>;
 
+/**
+ * Options for {@link App}.
+ *
+ * @example
+ * ```ts
+ * new App(broker, { signals: ['SIGTERM'], logger: null });
+ * ```
+ */
 export interface AppOptions {
-  /** `null` silences the app's own lines. */
+  /**
+   * Where the app logs its start and stop lines; `null` silences them.
+   * @defaultValue the console logger at level `info`
+   */
   readonly logger?: Logger | null;
   /** Signals that stop the app. @defaultValue `['SIGINT', 'SIGTERM']` */
   readonly signals?: readonly NodeJS.Signals[];
 }
 
+/**
+ * An application around one broker: startup and shutdown hooks in FastStream's order, and a
+ * graceful stop on SIGINT/SIGTERM.
+ *
+ * Order: onStartup → broker.start() → afterStartup → (signal or exit()) → onShutdown →
+ * broker.stop() → afterShutdown.
+ */
 export class App {
   readonly broker: AppBroker;
   readonly #logger: Logger;

@@ -13,6 +13,8 @@ export const ErrorCode = {
   DECODE: 'ERR_REDSTREAM_DECODE',
   VALIDATION: 'ERR_REDSTREAM_VALIDATION',
   REQUEST_TIMEOUT: 'ERR_REDSTREAM_REQUEST_TIMEOUT',
+  /** A wait with a timeout (e.g. a test spy's `waitCall()`) ran out of time. */
+  TIMEOUT: 'ERR_REDSTREAM_TIMEOUT',
   PUBLISH: 'ERR_REDSTREAM_PUBLISH',
   GROUP_NOT_FOUND: 'ERR_REDSTREAM_GROUP_NOT_FOUND',
   MIDDLEWARE: 'ERR_REDSTREAM_MIDDLEWARE',
@@ -22,6 +24,7 @@ export const ErrorCode = {
   SKIP: 'ERR_REDSTREAM_SKIP',
 } as const;
 
+/** One of the {@link ErrorCode} values. */
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 /** Root of every error redstream throws. */

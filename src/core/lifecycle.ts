@@ -1,17 +1,16 @@
-/**
- * Broker lifecycle: connect → start → stop → close, each idempotent and safe to call
- * concurrently (steps run one after another). A transport supplies the four steps.
- */
 import { BrokerClosedError } from './errors.js';
 
+/** Where a broker is in its lifecycle. */
 export const BrokerState = {
   IDLE: 'idle',
   CONNECTED: 'connected',
   RUNNING: 'running',
   CLOSED: 'closed',
 } as const;
+/** One of the {@link BrokerState} values. */
 export type BrokerState = (typeof BrokerState)[keyof typeof BrokerState];
 
+/** The four steps a transport supplies to {@link Lifecycle}. */
 export interface LifecycleSteps {
   connect(): Promise<void>;
   start(): Promise<void>;
@@ -21,6 +20,10 @@ export interface LifecycleSteps {
   disconnect(): Promise<void>;
 }
 
+/**
+ * Broker lifecycle: connect → start → stop → close, each idempotent and safe to call
+ * concurrently (steps run one after another). A transport supplies the four steps.
+ */
 export class Lifecycle {
   readonly #steps: LifecycleSteps;
   #state: BrokerState = BrokerState.IDLE;

@@ -11,7 +11,9 @@ export interface Logger {
   error(context: Record<string, unknown>, message: string): void;
 }
 
+/** Log levels by severity; a logger drops lines below its level, and `silent` drops them all. */
 export const LogLevel = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 } as const;
+/** The name of a {@link LogLevel}. */
 export type LogLevel = keyof typeof LogLevel;
 
 /**

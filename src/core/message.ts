@@ -1,6 +1,3 @@
-/**
- * The message a handler receives: decoded body, envelope fields, and first-call-wins settlement.
- */
 import { randomUUID } from 'node:crypto';
 import type { WireMessage } from './codec/wire.js';
 
@@ -10,6 +7,7 @@ export const AckStatus = {
   NACKED: 'nacked',
   REJECTED: 'rejected',
 } as const;
+/** One of the {@link AckStatus} values. */
 export type AckStatus = (typeof AckStatus)[keyof typeof AckStatus];
 
 /**
@@ -59,7 +57,8 @@ export interface MessageInit {
 }
 
 /**
- * A received message. `body` is the decoded (and validated, when a schema is set) body.
+ * The message a handler receives: decoded body, envelope fields, and first-call-wins settlement.
+ * `body` is the decoded (and validated, when a schema is set) body.
  * `ack()`, `nack()` and `reject()`: the first call wins; later calls and automatic acking do nothing.
  */
 export class Message<Body = unknown> {

@@ -54,6 +54,7 @@ export const SettleStatus = {
   /** The handler (or decoding, validation, a middleware) failed; `settledAs` says what the ack policy then did. */
   ERROR: 'error',
 } as const;
+/** One of the {@link SettleStatus} values. */
 export type SettleStatus = (typeof SettleStatus)[keyof typeof SettleStatus];
 
 /** What became of one message, once its settlement reached Redis. */
@@ -99,7 +100,9 @@ export interface MiddlewareContext {
   readonly subscriber: SubscriberInfo | undefined;
 }
 
+/** Makes a fresh middleware for each message consumed or publish made. */
 export type MiddlewareFactory = (context: MiddlewareContext) => Middleware;
+/** A middleware shared by every message, or a factory that makes one per message or publish. */
 export type MiddlewareLike = Middleware | MiddlewareFactory;
 
 const NO_MIDDLEWARES: readonly Middleware[] = Object.freeze([]);

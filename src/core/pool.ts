@@ -1,9 +1,9 @@
+import { settlesWithin } from './time.js';
+
 /**
  * Runs up to `size` tasks at once. Readers ask for capacity before reading, so a subscriber holds
  * little more than it can process (back-pressure). With size 1 tasks run in order.
  */
-import { settlesWithin } from './time.js';
-
 export class WorkerPool {
   readonly size: number;
   #active = 0;

@@ -1,9 +1,3 @@
-/**
- * Routers: a registry of subscribers and publishers with a prefix, middlewares and an ack
- * policy, which brokers and other routers include. Names resolve as
- * `include prefix + router prefix + name`; middlewares run outer-first (broker → include → router);
- * the innermost ack policy wins.
- */
 import { isAckPolicy, type AckPolicy } from './ack.js';
 import { OptionError, SetupError } from './errors.js';
 import type { MiddlewareLike } from './middleware.js';
@@ -38,7 +32,9 @@ export interface Resolved<T> {
 
 /**
  * A registry of subscribers and publishers with a prefix, middlewares and an ack policy; brokers
- * and routers are registries, and include other registries (routers).
+ * and routers are registries, and include other registries (routers). Names resolve as
+ * `include prefix + router prefix + name`; middlewares run outer-first (broker → include → router);
+ * the innermost ack policy wins.
  */
 export class Registry<Sub, Pub> {
   readonly prefix: string;

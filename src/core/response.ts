@@ -1,12 +1,13 @@
-/**
- * A handler may return a `Response` to set headers or a correlation id on what it sends back
- * (to `reply_to` and to its publishers). Any other return value is the body.
- */
+/** Headers and correlation id for a {@link Response}. */
 export interface ResponseInit {
   readonly headers?: Record<string, string>;
   readonly correlationId?: string;
 }
 
+/**
+ * A handler may return a `Response` to set headers or a correlation id on what it sends back
+ * (to `reply_to` and to its publishers). Any other return value is the body.
+ */
 export class Response<Body = unknown> {
   readonly body: Body;
   readonly headers: Record<string, string>;

@@ -8,35 +8,17 @@ import { settlesWithin } from '../core/time.js';
 import type { ConnectionStrategy, StrategyFactory } from './connection/strategy.js';
 import { describePublisher, describeSubscriber, type BrokerDescription, type PublisherDescription, type ServerDescription } from './description.js';
 import { resolveConnection, resolveSettings, brokerKeys, type BrokerSettings, type RedisBrokerOptions } from './options.js';
-import { finishPipeline, RedisPipeline } from './pipeline.js';
+import { finishPipeline, RedisPipeline, type PipelineOptions } from './pipeline.js';
 import { publishKeys, RedisProducer, type Publish, type PublishOptions, type PublishResult } from './producer/producer.js';
 import { RedisRegistrator } from './registrator.js';
 import type { PublisherSend, RedisPublisher, RedisSubscriber } from './registration.js';
-import { ReplyInbox, SHARDED_REPLY } from './rpc.js';
+import { ReplyInbox, SHARDED_REPLY, type RequestOptions } from './rpc.js';
 import { checkInt, checkKeys } from './sources.js';
 import { buildSubscriber } from './subscriber/build.js';
 import { PubSubHub } from './subscriber/hub.js';
 import type { RuntimeSubscriber } from './subscriber/runtime.js';
-import { toDestination, type ChannelTarget, type ListTarget, type StreamTarget, type Target } from './targets.js';
+import { splitOptions, toDestination, type ChannelTarget, type ListTarget, type StreamTarget, type Target } from './targets.js';
 import { singleNode, type Topology } from './topology.js';
-
-/** Options of `broker.request()`. */
-export interface RequestOptions {
-  /** How long to wait for the reply, in ms. @defaultValue `30000` */
-  readonly timeout?: number;
-  /** Headers of the request message. */
-  readonly headers?: Readonly<Record<string, string>>;
-  /** @defaultValue the broker's `idGenerator()` (a UUID) */
-  readonly correlationId?: string;
-  /** Trim the stream when the request goes to one. */
-  readonly maxlen?: number;
-}
-
-/** Options of `broker.pipeline()`. */
-export interface PipelineOptions {
-  /** Wrap the commands in MULTI/EXEC (all keys must be on one node). @defaultValue `false` */
-  readonly atomic?: boolean;
-}
 
 /**
  * A broker on one Redis node: subscribers, publishers, and publish / publishBatch / request /
@@ -181,7 +163,7 @@ export class RedisBroker extends RedisRegistrator {
   publish(message: unknown, options: (ChannelTarget | ListTarget) & Omit<PublishOptions, 'maxlen'>): Promise<number>;
   publish(message: unknown, target: string | (Target & PublishOptions)): Promise<PublishResult | undefined> {
     try {
-      const options = typeof target === 'string' ? NO_OPTIONS : splitOptions(target, publishKeys);
+      const options = typeof target === 'string' ? NO_OPTIONS : splitOptions<PublishOptions>(target, publishKeys);
       return this.#producer.publish({ type: 'publish', destination: toDestination(target), body: message, batch: false, options });
     } catch (error) {
       return rejectWith(error);
@@ -197,7 +179,7 @@ export class RedisBroker extends RedisRegistrator {
     const destination = toDestination(options);
     if (destination.kind !== 'list') throw new OptionError('list', undefined, 'set: publishBatch() pushes to a list');
     if (messages.length === 0) return undefined;
-    const rest = splitOptions(options, publishKeys.filter((k) => k !== 'maxlen'));
+    const rest = splitOptions<PublishOptions>(options, publishKeys.filter((k) => k !== 'maxlen'));
     return (await this.#producer.publish({ type: 'publish', destination, body: messages, batch: true, options: rest })) as number | undefined;
   }
 
@@ -206,7 +188,7 @@ export class RedisBroker extends RedisRegistrator {
    * @example const reply = await broker.request({ id: 'a1' }, { channel: 'rpc', timeout: 3_000 })
    */
   async request(message: unknown, options: Target & RequestOptions): Promise<Message> {
-    const { timeout: rawTimeout, ...rest } = splitOptions(options, ['timeout', 'headers', 'correlationId', 'maxlen']);
+    const { timeout: rawTimeout, ...rest } = splitOptions<RequestOptions>(options, ['timeout', 'headers', 'correlationId', 'maxlen']);
     const timeout = checkInt('timeout', rawTimeout ?? 30_000, 1);
     const destination = toDestination(options);
     await this.#lifecycle.ensureConnected('request');
@@ -305,15 +287,3 @@ export class RedisBroker extends RedisRegistrator {
 }
 
 const NO_OPTIONS: PublishOptions = Object.freeze({});
-
-/** The publish options part of `{ channel | list | stream, ...options }`, checked by name. */
-function splitOptions<T extends object>(input: T, known: readonly string[]): PublishOptions & { timeout?: number } {
-  const options: Record<string, unknown> = {};
-  const record = input as Record<string, unknown>;
-  for (const key in record) {
-    if (key === 'channel' || key === 'list' || key === 'stream') continue;
-    if (!known.includes(key)) throw new SetupError(`Unknown option \`${key}\`. Known options: channel, list, stream, ${known.join(', ')}.`);
-    if (record[key] !== undefined) options[key] = record[key];
-  }
-  return options;
-}

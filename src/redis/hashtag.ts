@@ -5,6 +5,7 @@
  * @see https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/#hash-tags
  */
 
+/** How many hash slots a Redis Cluster has. */
 export const SLOTS = 16384;
 
 const table = new Uint16Array(256);

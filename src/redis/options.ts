@@ -53,6 +53,7 @@ export interface RedisBrokerOptions extends RedisConnectionOptions {
 const connectionKeys = [
   'host', 'port', 'db', 'username', 'password', 'tls', 'clientName', 'socketConnectTimeout', 'socketTimeout', 'socketKeepalive', 'retryStrategy',
 ] as const;
+/** Every option name a broker accepts; any other key is rejected as a likely typo. */
 export const brokerKeys = [...connectionKeys, 'gracefulTimeout', 'ackPolicy', 'idGenerator', 'logger', 'middlewares', 'description'] as const;
 
 /** Where and how to connect, resolved. */
@@ -70,6 +71,7 @@ export interface ConnectionConfig {
   readonly retryStrategy: (attempt: number) => number | null;
 }
 
+/** The URL a broker connects to when given none. */
 export const DEFAULT_URL = 'redis://localhost:6379';
 
 /** Parses the URL, applies explicit options over it, and checks every value. */
@@ -144,6 +146,7 @@ export interface BrokerSettings {
   readonly idGenerator: () => string;
 }
 
+/** Checks the broker's non-connection options and fills in their defaults (`gracefulTimeout` 15000 ms). */
 export function resolveSettings(options: RedisBrokerOptions, defaultId: () => string): BrokerSettings {
   if (options.idGenerator !== undefined && typeof options.idGenerator !== 'function') {
     throw new OptionError('idGenerator', options.idGenerator, 'a function returning a string');

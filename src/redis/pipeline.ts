@@ -1,13 +1,13 @@
-/**
- * `broker.pipeline(async (pipe) => …)`: publishes made with `{ pipeline: pipe }` are queued and
- * sent in one round trip when the callback returns; nothing is sent if it throws.
- * Not atomic unless `{ atomic: true }` (MULTI/EXEC on one node).
- */
 import { ErrorCode, RedstreamError, SetupError } from '../core/errors.js';
 import type { QueuedCommand } from './connection/strategy.js';
 
 type Transform = (reply: unknown) => unknown;
 
+/**
+ * `broker.pipeline(async (pipe) => …)`: publishes made with `{ pipeline: pipe }` are queued and
+ * sent in one round trip when the callback returns; nothing is sent if it throws.
+ * Not atomic unless `{ atomic: true }` (MULTI/EXEC on one node).
+ */
 export class RedisPipeline {
   readonly #commands: QueuedCommand[] = [];
   readonly #transforms: Transform[] = [];
@@ -50,4 +50,10 @@ export function finishPipeline(replies: readonly unknown[], transforms: readonly
   const results = replies.map((reply, i) => (reply instanceof Error ? reply : transforms[i]!(reply)));
   if (results.some((r) => r instanceof Error)) throw new PipelineError(results);
   return results;
+}
+
+/** Options of `broker.pipeline()`. */
+export interface PipelineOptions {
+  /** Wrap the commands in MULTI/EXEC (all keys must be on one node). @defaultValue `false` */
+  readonly atomic?: boolean;
 }

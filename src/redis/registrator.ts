@@ -1,7 +1,3 @@
-/**
- * `subscriber()` and `publisher()`, shared by RedisBroker and RedisRouter, with the handler's
- * body type inferred from the schema (or from the handler's own annotation).
- */
 import type { Handler, UncheckedHandler } from '../core/consume.js';
 import { Registry, type RegistryOptions } from '../core/registry.js';
 import type { InferOutput, StandardSchemaV1 } from '../core/schema.js';
@@ -9,6 +5,10 @@ import { RedisPublisher, RedisSubscriber, type PublisherOptions, type Subscriber
 import type { Source } from './sources.js';
 import type { BodyFor, SourceInput, Target } from './targets.js';
 
+/**
+ * `subscriber()` and `publisher()`, shared by RedisBroker and RedisRouter, with the handler's
+ * body type inferred from the schema (or from the handler's own annotation).
+ */
 export class RedisRegistrator extends Registry<RedisSubscriber, RedisPublisher> {
   constructor(options: RegistryOptions = {}) {
     super(options);

@@ -1,3 +1,20 @@
+import { randomBytes } from 'node:crypto';
+import { decodeBody } from '../core/codec/body.js';
+import { parseWire } from '../core/codec/wire.js';
+import { BrokerClosedError, RequestTimeoutError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { Message } from '../core/message.js';
+import type { PubSubHub } from './subscriber/hub.js';
+
+/** Request header (value `1`) asking redstream responders to answer with SPUBLISH, to the inbox's shard. */
+export const SHARDED_REPLY = 'x-redstream-reply-sharded';
+
+interface Pending {
+  resolve(message: Message): void;
+  reject(error: unknown): void;
+  timer: NodeJS.Timeout;
+}
+
 /**
  * One reply inbox per broker: a private channel every request names as `reply_to`; replies
  * are matched to requests by correlation ID. No SUBSCRIBE/UNSUBSCRIBE per request.
@@ -7,21 +24,6 @@
  * classic PUBLISH that crosses the cluster bus (tens of ms at p99). FastStream responders ignore
  * the header and answer with PUBLISH, which the inbox still receives.
  */
-export const SHARDED_REPLY = 'x-redstream-reply-sharded';
-import { randomBytes } from 'node:crypto';
-import { decodeBody } from '../core/codec/body.js';
-import { parseWire } from '../core/codec/wire.js';
-import { BrokerClosedError, RequestTimeoutError } from '../core/errors.js';
-import type { Logger } from '../core/logger.js';
-import { Message } from '../core/message.js';
-import type { PubSubHub } from './subscriber/hub.js';
-
-interface Pending {
-  resolve(message: Message): void;
-  reject(error: unknown): void;
-  timer: NodeJS.Timeout;
-}
-
 export class ReplyInbox {
   /** The channel replies come back on. */
   readonly channel = `redstream.reply.${randomBytes(12).toString('base64url')}`;
@@ -96,4 +98,16 @@ export class ReplyInbox {
       pending.reject(error);
     }
   }
+}
+
+/** Options of `broker.request()`. */
+export interface RequestOptions {
+  /** How long to wait for the reply, in ms. @defaultValue `30000` */
+  readonly timeout?: number;
+  /** Headers of the request message. */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** @defaultValue the broker's `idGenerator()` (a UUID) */
+  readonly correlationId?: string;
+  /** Trim the stream when the request goes to one. */
+  readonly maxlen?: number;
 }

@@ -1,7 +1,4 @@
-/**
- * Where messages live: a channel (`PubSub`), a list (`ListSub`) or a stream (`StreamSub`).
- * Every option is checked in the constructor, with an error that names it.
- */
+/** Where messages live: `PubSub`, `ListSub` and `StreamSub`, each checking every option in its constructor. */
 import { OptionError, SetupError } from '../core/errors.js';
 
 /** Options of a Pub/Sub channel. */
@@ -92,13 +89,19 @@ class ListSubImpl<Batch extends boolean = false> {
  * also infer it from the contextual type (e.g. `ListSub<boolean>` in a parameter's constraint),
  * which widens `batch: true` to `boolean` and loses the handler's array body type.
  */
+/** The constructor signatures of {@link ListSub}: `batch: true` makes a `ListSub<true>`. */
 export interface ListSubConstructor {
   new (name: string, options: ListSubOptions<true> & { readonly batch: true }): ListSub<true>;
   new (name: string, options?: ListSubOptions<false>): ListSub<false>;
   new <Batch extends boolean>(name: string, options?: ListSubOptions<Batch>): ListSub<Batch>;
   readonly prototype: ListSub<boolean>;
 }
+/** A list used as a FIFO queue: RPUSH to publish, BLPOP (LPOP COUNT for batches) to consume. */
 export type ListSub<Batch extends boolean = false> = ListSubImpl<Batch>;
+/**
+ * A list used as a FIFO queue: RPUSH to publish, BLPOP (LPOP COUNT for batches) to consume.
+ * @example new ListSub('jobs', { batch: true, maxRecords: 100 })
+ */
 export const ListSub = ListSubImpl as ListSubConstructor;
 
 /** Options of a stream consumer (and of publishers to it: `maxlen`). */
@@ -222,7 +225,12 @@ export interface StreamSubConstructor {
   new <Batch extends boolean>(name: string, options?: StreamSubOptions<Batch>): StreamSub<Batch>;
   readonly prototype: StreamSub<boolean>;
 }
+/** A Redis stream, read with XREAD or, with a group, XREADGROUP. */
 export type StreamSub<Batch extends boolean = false> = StreamSubImpl<Batch>;
+/**
+ * A Redis stream, read with XREAD or, with a group, XREADGROUP.
+ * @example new StreamSub('orders', { group: 'billing', consumer: 'c1', minIdleTime: 30_000 })
+ */
 export const StreamSub = StreamSubImpl as StreamSubConstructor;
 
 /** Any source a subscriber reads from. */
@@ -236,6 +244,7 @@ function checkBoolean(option: string, value: unknown): void {
   if (value !== undefined && typeof value !== 'boolean') throw new OptionError(option, value, 'true or false');
 }
 
+/** Returns `value` if it is an integer of at least `min`, else throws an error naming `option`. */
 export function checkInt(option: string, value: unknown, min: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
     throw new OptionError(option, value, `an integer from ${min} and up`);

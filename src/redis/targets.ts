@@ -5,8 +5,11 @@
 import { OptionError, SetupError, describe } from '../core/errors.js';
 import { ListSub, PubSub, StreamSub, type Source } from './sources.js';
 
+/** A channel, by name or as a {@link PubSub}. */
 export type ChannelTarget = { readonly channel: string | PubSub; readonly list?: never; readonly stream?: never };
+/** A list, by name or as a {@link ListSub}. */
 export type ListTarget = { readonly list: string | ListSub<boolean>; readonly channel?: never; readonly stream?: never };
+/** A stream, by name or as a {@link StreamSub}. */
 export type StreamTarget = { readonly stream: string | StreamSub<boolean>; readonly channel?: never; readonly list?: never };
 /** Exactly one of `channel`, `list`, `stream`. */
 export type Target = ChannelTarget | ListTarget | StreamTarget;
@@ -89,4 +92,19 @@ function pickKey(input: object, what: string): (typeof KINDS)[number] {
 function checkName(option: string, name: string): string {
   if (name.length === 0) throw new OptionError(option, name, 'a non-empty name');
   return name;
+}
+
+/**
+ * The options part of `{ channel | list | stream, ...options }`, each name checked against
+ * `known`; undefined values are left out.
+ */
+export function splitOptions<Options extends object>(input: object, known: readonly string[]): Options {
+  const options: Record<string, unknown> = {};
+  const record = input as Record<string, unknown>;
+  for (const key in record) {
+    if (key === 'channel' || key === 'list' || key === 'stream') continue;
+    if (!known.includes(key)) throw new SetupError(`Unknown option \`${key}\`. Known options: channel, list, stream, ${known.join(', ')}.`);
+    if (record[key] !== undefined) options[key] = record[key];
+  }
+  return options as Options;
 }

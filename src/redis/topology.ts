@@ -9,10 +9,11 @@ import { NodeStrategy } from './connection/node.js';
 import type { StrategyFactory } from './connection/strategy.js';
 import type { ConnectionConfig, RedisBrokerOptions } from './options.js';
 
+/** How a broker reaches Redis: its extra options, their checks, and its connection strategy. */
 export interface Topology<Options extends RedisBrokerOptions = RedisBrokerOptions> {
   /** `single`, `cluster`, … as the broker's description names it. */
   readonly name: string;
-  /** Option names the topology adds to `RedisBrokerOptions`'. */
+  /** Option names the topology adds to `RedisBrokerOptions`. */
   readonly optionKeys: readonly string[];
   /** Every seed address, `host:port`, for the description (never a credential). */
   nodes(config: ConnectionConfig, options: Options): readonly string[];

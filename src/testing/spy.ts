@@ -1,9 +1,7 @@
-/**
- * A record of calls that works with any test runner: the decoded bodies a handler received or a
- * publisher sent, and promises that wait for calls (with a timeout, never a sleep).
- */
+import { ErrorCode, RedstreamError } from '../core/errors.js';
 import type { Message } from '../core/message.js';
 
+/** One call a {@link Spy} recorded. */
 export interface SpyCall<Body = unknown> {
   /** The decoded (and validated) body the handler got, or the body a publisher sent. */
   readonly body: Body;
@@ -13,6 +11,10 @@ export interface SpyCall<Body = unknown> {
   readonly error: unknown;
 }
 
+/**
+ * A record of calls that works with any test runner: the decoded bodies a handler received or a
+ * publisher sent, and promises that wait for calls (with a timeout, never a sleep).
+ */
 export class Spy<Body = unknown> {
   readonly calls: Array<SpyCall<Body>> = [];
   readonly #waiters = new Set<() => void>();
@@ -51,7 +53,7 @@ export class Spy<Body = unknown> {
         };
         const timer = setTimeout(() => {
           this.#waiters.delete(check);
-          reject(new Error(`Expected ${count} call(s) within ${timeout} ms, got ${this.calls.length}.`));
+          reject(new RedstreamError(ErrorCode.TIMEOUT, `Expected ${count} call(s) within ${timeout} ms, got ${this.calls.length}.`));
         }, timeout);
         this.#waiters.add(check);
       });

@@ -1,3 +1,29 @@
+import type { Handler } from '../core/consume.js';
+import { SetupError } from '../core/errors.js';
+import type { RedisBroker } from '../redis/broker.js';
+import type { RedisPublisher} from '../redis/registration.js';
+import { RedisSubscriber } from '../redis/registration.js';
+import { MemoryRedis } from './memory/redis.js';
+import { MemoryStrategy } from './memory/strategy.js';
+import { Spy } from './spy.js';
+
+/**
+ * Options of {@link TestRedisBroker}.
+ *
+ * @example
+ * ```ts
+ * const redis = new MemoryRedis();
+ * const orders = new TestRedisBroker(ordersBroker, { redis });
+ * const billing = new TestRedisBroker(billingBroker, { redis });
+ * ```
+ */
+export interface TestRedisBrokerOptions {
+  /** Keep the spies but talk to the real Redis the broker was configured for. @defaultValue `false` */
+  readonly withReal?: boolean;
+  /** Share one in-memory Redis between several test brokers (two services in one test). @defaultValue a new one */
+  readonly redis?: MemoryRedis;
+}
+
 /**
  * TestRedisBroker: runs a service's unchanged broker against an in-memory Redis, with a spy on
  * every handler and publisher. No socket is opened, so tests pass with Redis stopped.
@@ -16,22 +42,6 @@
  * const call = await tb.spy(billing).waitCall();
  * assert.deepEqual(call.body, { id: 'a1', qty: 2 });
  */
-import type { Handler } from '../core/consume.js';
-import { SetupError } from '../core/errors.js';
-import type { RedisBroker } from '../redis/broker.js';
-import type { RedisPublisher} from '../redis/registration.js';
-import { RedisSubscriber } from '../redis/registration.js';
-import { MemoryRedis } from './memory/redis.js';
-import { MemoryStrategy } from './memory/strategy.js';
-import { Spy } from './spy.js';
-
-export interface TestRedisBrokerOptions {
-  /** Keep the spies but talk to the real Redis the broker was configured for. @defaultValue `false` */
-  readonly withReal?: boolean;
-  /** Share one in-memory Redis between several test brokers (two services in one test). @defaultValue a new one */
-  readonly redis?: MemoryRedis;
-}
-
 export class TestRedisBroker<Broker extends RedisBroker = RedisBroker> {
   readonly broker: Broker;
   /** The in-memory Redis, to look at what it holds; undefined with `withReal`. */

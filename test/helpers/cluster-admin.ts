@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { slotOf } from '../../src/index.js';
+import { eventually } from './wait.js';
 
 const DIR = process.env['REDSTREAM_REDIS_DIR'] ?? '/tmp/redstream-redis';
 const nodeScript = fileURLToPath(new URL('../../scripts/redis-node.sh', import.meta.url));
@@ -81,30 +82,28 @@ export class ClusterAdmin {
 
   /** Waits until every live node reports cluster_state:ok and a full set of masters with replicas. */
   async healthy(timeout = 30_000): Promise<void> {
-    const deadline = Date.now() + timeout;
-    for (;;) {
-      try {
+    await eventually(
+      async () => {
         const nodes = await this.nodes();
         const states = await Promise.all(this.ports.map((port) => this.on(port, (n) => n.call('CLUSTER', 'INFO') as Promise<string>)));
         const masters = nodes.filter((n) => n.role === 'master' && n.slots.length > 0 && !n.failed);
-        if (states.every((s) => s.includes('cluster_state:ok')) && masters.length === 3 && nodes.every((n) => !n.failed) && nodes.length === 6) return;
-      } catch {
-        // a node is still starting
-      }
-      if (Date.now() > deadline) throw new Error(`cluster on ${this.ports.join(',')} did not become healthy in ${timeout} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+        return states.every((s) => s.includes('cluster_state:ok')) && masters.length === 3 && nodes.every((n) => !n.failed) && nodes.length === 6;
+      },
+      timeout,
+      `the cluster on ${this.ports.join(',')} to become healthy`,
+      100,
+    );
   }
 
   /** CLUSTER FAILOVER on a replica, waiting until it serves as master. */
   async failover(replica: ClusterNode): Promise<void> {
     await this.on(replica.port, (node) => node.call('CLUSTER', 'FAILOVER'));
-    await this.until(async () => (await this.nodes()).find((n) => n.id === replica.id)?.role === 'master', 15_000, 'the failover');
+    await eventually(async () => (await this.nodes()).find((n) => n.id === replica.id)?.role === 'master', 15_000, 'the failover', 50);
   }
 
   /** Waits until the replica's copy of the data caught up with its master (so a kill loses no acknowledged write). */
   async replicated(master: ClusterNode): Promise<void> {
-    await this.until(
+    await eventually(
       async () => {
         const info = await this.on(master.port, (n) => n.call('INFO', 'replication') as Promise<string>);
         const own = /master_repl_offset:(\d+)/.exec(info)?.[1];
@@ -113,6 +112,7 @@ export class ClusterAdmin {
       },
       10_000,
       'replication to catch up',
+      50,
     );
   }
 
@@ -142,14 +142,6 @@ export class ClusterAdmin {
     });
     for (const node of await this.nodes()) {
       if (node.role === 'master') await this.on(node.port, (n) => n.call('CLUSTER', 'SETSLOT', slot, 'NODE', target.id));
-    }
-  }
-
-  async until(predicate: () => Promise<boolean>, timeout: number, what: string): Promise<void> {
-    const deadline = Date.now() + timeout;
-    while (!(await predicate().catch(() => false))) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
 }

@@ -1,15 +1,24 @@
 import { Socket } from 'node:net';
-import { redisTargets } from './targets.js';
+import type { TestProject } from 'vitest/node';
+import { projectNeeds, redisTargets, SECURE_PORTS, type RedisName } from './targets.js';
 
-/** Fails fast, with the fix, when the Redis topology the tests need is not running. */
-export default async function setup(): Promise<void> {
-  const { single, cluster } = redisTargets();
-  for (const [what, target, variable] of [['Redis', single, 'REDSTREAM_REDIS_URL'], ['Redis Cluster node', cluster, 'REDSTREAM_CLUSTER_URL']] as const) {
-    if (!(await canConnect(target.host, target.port))) {
-      throw new Error(
-        `No ${what} at ${target.host}:${target.port}. Start the test topology with \`npm run redis:up\` ` +
-          `(or point ${variable} at one).`,
-      );
+/**
+ * Fails fast, with the fix, when a Redis this project needs (`REDSTREAM_NEEDS` in its `env`) is not
+ * running. A project that needs none (unit, memory) checks nothing.
+ */
+export default async function setup(project: TestProject): Promise<void> {
+  const { single, cluster, chaos } = redisTargets();
+  const where: Record<RedisName, { what: string; host: string; port: number; fix: string }> = {
+    single: { what: 'Redis', ...single, fix: 'or point REDSTREAM_REDIS_URL at one' },
+    cluster: { what: 'Redis Cluster node', ...cluster, fix: 'or point REDSTREAM_CLUSTER_URL at one' },
+    chaos: { what: 'node of the chaos Redis Cluster', ...chaos, fix: 'or point REDSTREAM_CHAOS_URL at one' },
+    'tls-single': { what: 'TLS Redis node', host: '127.0.0.1', port: SECURE_PORTS['tls-single'][0], fix: 'it is started with the others' },
+    'tls-cluster': { what: 'TLS Redis Cluster node', host: '127.0.0.1', port: SECURE_PORTS['tls-cluster'][0], fix: 'it is started with the others' },
+  };
+  for (const name of projectNeeds({ ...process.env, ...project.config.env })) {
+    const { what, host, port, fix } = where[name];
+    if (!(await canConnect(host, port))) {
+      throw new Error(`No ${what} at ${host}:${port} (needed by the "${project.name}" tests). Start the test topology with \`npm run redis:up\` (${fix}).`);
     }
   }
 }

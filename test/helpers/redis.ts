@@ -1,21 +1,18 @@
-import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Cluster, Redis } from 'ioredis';
 import { afterEach } from 'vitest';
 import { RedisBroker, RedisClusterBroker, type Logger, type RedisBrokerOptions } from '../../src/index.js';
 import { MemoryRedis, TestRedisBroker } from '../../src/testing/index.js';
 import { asText, MemorySubscriber } from '../../src/testing/memory/strategy.js';
-import { redisTargets } from './targets.js';
+import { deleteTestKeysAfterFile } from './keys.js';
+import { projectNeeds, projectTargets, redisTargets, SECURE_PORTS, type RedisName } from './targets.js';
+import { Inbox } from './wait.js';
+
+export { uid } from './keys.js';
 
 const topology = redisTargets();
 export const SINGLE_URL = topology.single.url;
 export const CLUSTER_URL = topology.cluster.url;
-
-let counter = 0;
-/** A key or channel name no other test (or test run) uses. */
-export function uid(tag: string): string {
-  counter += 1;
-  return `rs-test:${tag}:${process.pid}:${counter}:${randomBytes(3).toString('hex')}`;
-}
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -25,20 +22,9 @@ afterEach(async () => {
 
 export type RawClient = Redis | Cluster;
 
-/**
- * What the in-memory Redis of TestRedisBroker cannot reproduce, in one place. A test that needs
- * one of these runs only on the targets that can (`target.can(…)`).
- */
-export const MEMORY_CANNOT = {
-  sockets: 'it opens no socket: there are no connections to count and no node to be unreachable',
-  processes: 'another process cannot reach it',
-} as const;
-export type Capability = keyof typeof MEMORY_CANNOT;
-
 /** One Redis topology the behaviour suites run against; only the broker factory differs. */
 export interface RedisTarget {
   readonly name: 'single' | 'cluster' | 'memory';
-  readonly can: (capability: Capability) => boolean;
   readonly url: string;
   /** A broker for this topology, closed after the test. */
   readonly makeBroker: (options?: RedisBrokerOptions) => RedisBroker;
@@ -55,7 +41,6 @@ const defaults: RedisBrokerOptions = { logger: null, gracefulTimeout: 3000 };
 
 export const singleTarget: RedisTarget = {
   name: 'single',
-  can: () => true,
   url: SINGLE_URL,
   makeBroker: (options = {}) => track(new RedisBroker(SINGLE_URL, { ...defaults, ...options })),
   rawClient: () => track(new Redis(SINGLE_URL, { protocol: 2 })),
@@ -63,7 +48,6 @@ export const singleTarget: RedisTarget = {
 
 export const clusterTarget: RedisTarget = {
   name: 'cluster',
-  can: () => true,
   url: CLUSTER_URL,
   makeBroker: (options = {}) => track(new RedisClusterBroker(CLUSTER_URL, { ...defaults, ...options })),
   rawClient: () => {
@@ -79,7 +63,6 @@ const CLOSED_PORT_URL = 'redis://127.0.0.1:1';
 
 export const memoryTarget: RedisTarget = {
   name: 'memory',
-  can: (capability) => !(capability in MEMORY_CANNOT),
   url: CLOSED_PORT_URL,
   makeBroker: (options = {}) => {
     const broker = new RedisBroker(CLOSED_PORT_URL, { ...defaults, ...options });
@@ -89,10 +72,17 @@ export const memoryTarget: RedisTarget = {
   rawClient: () => memoryClient(memory),
 };
 
-/** Every topology a behaviour suite runs against. */
-export const targets: readonly RedisTarget[] = [memoryTarget, singleTarget, clusterTarget];
-/** The topologies with real Redis processes. */
-export const realTargets: readonly RedisTarget[] = [singleTarget, clusterTarget];
+/**
+ * The topologies a behaviour suite runs against in this Vitest project (`REDSTREAM_TARGETS`, set
+ * per project in vitest.config.ts: one each for memory, single and cluster).
+ */
+export const targets: readonly RedisTarget[] = [memoryTarget, singleTarget, clusterTarget].filter((t) => projectTargets().includes(t.name));
+/**
+ * Those of them with real Redis processes: for what the in-memory Redis cannot have (sockets to
+ * count, nodes to be unreachable, other processes to reach it). The memory project then has no
+ * such test at all, rather than skipped ones.
+ */
+export const realTargets: readonly RedisTarget[] = targets.filter((t) => t.name !== 'memory');
 
 /**
  * The ioredis methods the suites use, answered by the in-memory Redis: `xlen(k)` runs XLEN,
@@ -124,55 +114,40 @@ export const makeBroker = singleTarget.makeBroker;
 /** A plain single-node client, closed after the test. */
 export const rawClient = singleTarget.rawClient;
 
-/** Collects values and lets a test wait for them, failing after a timeout instead of sleeping. */
-export class Inbox<T> {
-  readonly items: T[] = [];
-  readonly #waiters: Array<{ count: number; resolve: () => void }> = [];
+export interface LogLine {
+  readonly level: string;
+  readonly message: string;
+  readonly context: Record<string, unknown>;
+}
 
-  push = (item: T): void => {
-    this.items.push(item);
-    for (const waiter of [...this.#waiters]) {
-      if (this.items.length >= waiter.count) {
-        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
-        waiter.resolve();
-      }
-    }
+/** A logger that records what it is told; `line(match)` waits for a line to be logged. */
+export function recordingLogger(): Logger & { lines: readonly LogLine[]; line: (match: (line: LogLine) => boolean, what?: string) => Promise<LogLine> } {
+  const inbox = new Inbox<LogLine>();
+  const at = (level: string) => (context: Record<string, unknown>, message: string) => inbox.push({ level, message, context });
+  return {
+    lines: inbox.items,
+    line: (match, what = 'a matching log line') => inbox.find(match, 5000, what),
+    debug: at('debug'),
+    info: at('info'),
+    warn: at('warn'),
+    error: at('error'),
   };
-
-  /** Resolves with the first `count` items once they arrived. */
-  async take(count: number, timeout = 5000): Promise<T[]> {
-    if (this.items.length < count) {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`Only ${this.items.length} of ${count} items arrived within ${timeout} ms`)), timeout);
-        this.#waiters.push({ count, resolve: () => (clearTimeout(timer), resolve()) });
-      });
-    }
-    return this.items.slice(0, count);
-  }
-
-  #cursor = 0;
-
-  /** Resolves with the oldest item `next()` has not returned yet. */
-  async next(timeout = 5000): Promise<T> {
-    const index = this.#cursor;
-    this.#cursor += 1;
-    await this.take(index + 1, timeout);
-    return this.items[index]!;
-  }
 }
 
-/** A logger that records what it is told, for tests that check what is logged. */
-export function recordingLogger(): Logger & { lines: Array<{ level: string; message: string; context: Record<string, unknown> }> } {
-  const lines: Array<{ level: string; message: string; context: Record<string, unknown> }> = [];
-  const at = (level: string) => (context: Record<string, unknown>, message: string) => void lines.push({ level, message, context });
-  return { lines, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
-}
-
-/** Resolves when `predicate` holds, polling Redis-side state every 20 ms; fails after `timeout`. */
-export async function eventually(predicate: () => Promise<boolean> | boolean, timeout = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`Timed out after ${timeout} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+// Every key a test names with uid() is deleted after its file, on each Redis this project uses.
+const SECURE_DIR = process.env['REDSTREAM_REDIS_DIR'] ?? '/tmp/redstream-redis';
+const secureOptions = (): { username: string; password: string; tls: { ca: Buffer } } => ({
+  username: 'redstream-app',
+  password: 'redstream-test-secret',
+  tls: { ca: readFileSync(`${SECURE_DIR}/tls/ca.crt`) },
+});
+const clusterClient = (host: string, port: number, redisOptions: Partial<ReturnType<typeof secureOptions>> = {}): Cluster =>
+  new Cluster([{ host, port }], { lazyConnect: true, redisOptions: { ...redisOptions, maxRetriesPerRequest: 2 } });
+const keyspaces: Record<RedisName, () => Redis | Cluster> = {
+  single: () => new Redis(SINGLE_URL, { lazyConnect: true, maxRetriesPerRequest: 2 }),
+  cluster: () => clusterClient(topology.cluster.host, topology.cluster.port),
+  chaos: () => clusterClient(topology.chaos.host, topology.chaos.port),
+  'tls-single': () => new Redis({ host: '127.0.0.1', port: SECURE_PORTS['tls-single'][0], lazyConnect: true, maxRetriesPerRequest: 2, ...secureOptions() }),
+  'tls-cluster': () => clusterClient('127.0.0.1', SECURE_PORTS['tls-cluster'][0], secureOptions()),
+};
+deleteTestKeysAfterFile(projectNeeds().map((name) => keyspaces[name]));

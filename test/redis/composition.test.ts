@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ListSub, RedisRouter, StreamSub, type Middleware, type MiddlewareFactory } from '../../src/index.js';
-import { Inbox, eventually, targets, uid } from '../helpers/redis.js';
+import { recordingLogger, targets, uid } from '../helpers/redis.js';
+import { eventually, Inbox } from '../helpers/wait.js';
 
 describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
   describe('publisher objects', () => {
@@ -75,9 +76,9 @@ describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
       const broker = makeBroker({ ackPolicy: 'ack' });
       const router = new RedisRouter({ ackPolicy: 'rejectOnError' });
       const stream = uid('policy');
-      const statuses = new Inbox<string | undefined>();
-      const fail = async (_b: unknown, msg: { status: string | undefined }) => {
-        queueMicrotask(() => setImmediate(() => statuses.push(msg.status)));
+      const handled = new Inbox<{ status: string | undefined; source: { name: string } }>();
+      const fail = async (_b: unknown, msg: { status: string | undefined; source: { name: string } }) => {
+        handled.push(msg);
         throw new Error('x');
       };
       router.subscriber(new StreamSub(`${stream}.r`, { group: 'g', consumer: 'c' }), fail);
@@ -85,18 +86,18 @@ describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
       broker.subscriber(new StreamSub(`${stream}.b`, { group: 'g', consumer: 'c' }), fail);
       broker.includeRouter(router);
       await broker.start();
-      await broker.publish(1, { stream: `${stream}.r` });
-      expect(await statuses.next()).toBe('rejected');
-      await broker.publish(1, { stream: `${stream}.s` });
-      expect(await statuses.next()).toBe('nacked');
-      await broker.publish(1, { stream: `${stream}.b` });
-      expect(await statuses.next()).toBe('acked');
+      for (const kind of ['r', 's', 'b']) await broker.publish(1, { stream: `${stream}.${kind}` });
+      const messages = await handled.take(3);
+      // stop() waits for the handlers and their settlement: every status is final.
+      await broker.stop();
+      const statusOf = (kind: string) => messages.find((msg) => msg.source.name === `${stream}.${kind}`)?.status;
+      expect({ r: statusOf('r'), s: statusOf('s'), b: statusOf('b') }).toEqual({ r: 'rejected', s: 'nacked', b: 'acked' });
     });
   });
 
   describe('middlewares', () => {
     it('call every hook; factories get a fresh instance per message and can change published headers', async () => {
-      const calls: string[] = [];
+      const calls = new Inbox<string>();
       const factory: MiddlewareFactory = ({ message }) => ({
         onReceive: () => void calls.push(`receive:${message ? 'msg' : 'none'}`),
         async publishScope(next, command) {
@@ -113,8 +114,8 @@ describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
       await broker.start();
       await broker.publish('x', { list });
       expect(await got.next()).toBe('yes');
-      await eventually(() => calls.length >= 3);
-      expect(calls).toEqual(['publish:publish', 'receive:msg', 'after:ok']);
+      await calls.take(3);
+      expect(calls.items).toEqual(['publish:publish', 'receive:msg', 'after:ok']);
     });
 
     it('can mark an error handled from afterProcessed, so the entry is acknowledged', async () => {
@@ -122,12 +123,15 @@ describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
       const stream = uid('suppress');
       const seen = new Inbox<{ status: string | undefined }>();
       broker.subscriber(new StreamSub(stream, { group: 'g', consumer: 'c' }), (_b, msg) => {
-        setImmediate(() => setImmediate(() => seen.push(msg)));
+        seen.push(msg);
         throw new Error('handled by middleware');
       });
       await broker.start();
       await broker.publish(1, { stream });
-      expect((await seen.next()).status).toBe('acked');
+      const msg = await seen.next();
+      // stop() waits for the handler and its settlement.
+      await broker.stop();
+      expect(msg.status).toBe('acked');
     });
 
     it('refuses a consume scope that calls next() twice', async () => {
@@ -137,18 +141,19 @@ describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
           return next(msg);
         },
       };
-      const broker = makeBroker({ middlewares: [twice] });
+      const logger = recordingLogger();
+      const broker = makeBroker({ logger, middlewares: [twice] });
       const stream = uid('twice');
-      const runs = new Inbox<number>();
-      let count = 0;
-      broker.subscriber(new StreamSub(stream, { group: 'g', consumer: 'c' }), () => {
-        count += 1;
-        setImmediate(() => setImmediate(() => runs.push(count)));
-      });
+      const runs = new Inbox<true>();
+      broker.subscriber(new StreamSub(stream, { group: 'g', consumer: 'c' }), () => runs.push(true));
       await broker.start();
       await broker.publish(1, { stream });
-      expect(await runs.next()).toBe(1);
-      await eventually(async () => ((await rawClient().xpending(stream, 'g')) as [number])[0] === 1);
+      await runs.next();
+      // The second next() fails the message (left pending by nackOnError) instead of running the handler again.
+      expect((await logger.line((l) => l.level === 'error')).message).toMatch(/next\(\) called more than once/);
+      await broker.stop();
+      expect(runs.items).toHaveLength(1);
+      expect(((await rawClient().xpending(stream, 'g')) as [number])[0]).toBe(1);
     });
   });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ListSub, PubSub, StreamSub, type Message } from '../../src/index.js';
 import { fixtureBytes } from '../helpers/fixtures.js';
-import { Inbox, recordingLogger, targets, uid } from '../helpers/redis.js';
+import { recordingLogger, targets, uid } from '../helpers/redis.js';
+import { Inbox } from '../helpers/wait.js';
 
 describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
   /** Bytes a real FastStream 0.7.4 wrote, consumed by redstream on real Redis, and the reverse. */

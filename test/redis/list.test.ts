@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ListSub } from '../../src/index.js';
-import { Inbox, targets, uid } from '../helpers/redis.js';
+import { targets, uid } from '../helpers/redis.js';
+import { Inbox } from '../helpers/wait.js';
 
 describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
   describe('list subscribers', () => {

@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { ListSub, NotConnectedError, PubSub, RedisBroker, RedisClusterBroker, StreamSub, type RedisBrokerOptions } from '../../src/index.js';
-import { Inbox, uid } from '../helpers/redis.js';
+import { targets, uid } from '../helpers/redis.js';
+import { Inbox } from '../helpers/wait.js';
 
 const DIR = process.env['REDSTREAM_REDIS_DIR'] ?? '/tmp/redstream-redis';
 const ca = readFileSync(`${DIR}/tls/ca.crt`);
@@ -30,7 +31,10 @@ async function clients(port: number): Promise<string[]> {
   }
 }
 
-describe.each(secureTargets)('TLS and ACL on $name', ({ url, ports, make }) => {
+// The TLS node runs with the single-node project, the TLS cluster with the cluster project.
+const projectSecureTargets = secureTargets.filter((secure) => targets.some((target) => target.name === secure.name));
+
+describe.each(projectSecureTargets)('TLS and ACL on $name', ({ url, ports, make }) => {
   it('reach every connection the broker opens', async () => {
     const clientName = uid('secure').replace(/:/g, '-');
     const broker = make(url, { logger: null, tls: { ca }, clientName, gracefulTimeout: 1000 });

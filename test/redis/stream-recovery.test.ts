@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { RejectMessage, StreamSub, decodeEnvelope, type Message } from '../../src/index.js';
-import { Inbox, eventually, recordingLogger, targets, uid } from '../helpers/redis.js';
+import { decodeEnvelope } from '../../src/core/codec/index.js';
+import { RejectMessage, StreamSub, type Message } from '../../src/index.js';
+import { recordingLogger, targets, uid } from '../helpers/redis.js';
+import { eventually, Inbox } from '../helpers/wait.js';
 
 describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
   async function pendingCount(stream: string, group: string): Promise<number> {
@@ -102,13 +104,14 @@ describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
       const dlq = `${stream}:dead`;
       const done = new Inbox<Message>();
       broker.subscriber(new StreamSub(stream, { group: 'g', consumer: 'c', deadLetter: dlq }), (_b, msg) => {
-        setImmediate(() => done.push(msg));
+        done.push(msg);
         throw new RejectMessage({ cause: new Error('malformed order') });
       });
       await broker.start();
       await broker.publish({ order: 1 }, { stream });
-      expect((await done.next()).status).toBe('rejected');
+      const msg = await done.next();
       await eventually(async () => (await rawClient().xlen(dlq)) === 1);
+      expect(msg.status).toBe('rejected');
       const [dead] = await readDecoded(dlq);
       expect(JSON.parse(dead!.body)).toEqual({ order: 1 });
       expect(dead!.headers['x-dead-letter-reason']).toBe('rejected');
@@ -284,15 +287,19 @@ describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
       for (let i = 0; i < 4; i += 1) await first.publish(i, { stream });
       const started = new Inbox<number>();
       const finished: number[] = [];
+      let releaseEven!: () => void;
+      const even = new Promise<void>((resolve) => (releaseEven = resolve));
       first.subscriber(new StreamSub(stream, options), { maxWorkers: 4 }, async (n: number) => {
         started.push(n);
-        // Even entries finish during stop(); odd ones outlive gracefulTimeout.
-        await new Promise((resolve) => setTimeout(resolve, n % 2 === 0 ? 20 : 60_000));
+        // Even entries finish during stop(); odd ones never do, so they outlive gracefulTimeout.
+        await (n % 2 === 0 ? even : new Promise(() => undefined));
         finished.push(n);
       });
       await first.start();
       await started.take(4);
-      await first.stop();
+      const stopping = first.stop();
+      releaseEven();
+      await stopping;
       expect(finished.sort()).toEqual([0, 2]);
       const pendingIds = ((await rawClient().xpending(stream, 'g', '-', '+', 10)) as Array<[string]>).map(([id]) => id);
       expect(pendingIds).toHaveLength(2);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AckMessage, GroupNotFoundError, NackMessage, RejectMessage, SkipMessage, StreamSub, type AckPolicy, type Message } from '../../src/index.js';
-import { Inbox, eventually, recordingLogger, targets, uid } from '../helpers/redis.js';
+import { recordingLogger, targets, uid } from '../helpers/redis.js';
+import { eventually, Inbox } from '../helpers/wait.js';
 
 describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
   /** Pending entries of a group, as Redis sees them. */
@@ -134,7 +135,7 @@ describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
       broker.subscriber(new StreamSub(stream, { group: 'g', consumer: 'c', pollingInterval: 20 }), (body: string) => got.push(body));
       await broker.start();
       await rawClient().xgroup('DESTROY', stream, 'g');
-      await eventually(() => logger.lines.some((l) => l.message.includes('recreating')), 5000, 'the group to be recreated');
+      await logger.line((l) => l.message.includes('recreating'), 'the group to be recreated');
       await broker.publish('after', { stream });
       expect(await got.next()).toBe('after');
     });
@@ -157,7 +158,7 @@ describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
       await broker.publish('first', { stream });
       expect(await got.next()).toBe('first');
       const refused = (): { context: Record<string, unknown> } | undefined => logger.lines.find((l) => l.message.startsWith('Could not settle 1 message(s)'));
-      await eventually(() => refused() !== undefined, 5000, 'the refused XACK logged');
+      await logger.line((l) => l === refused(), 'the refused XACK logged');
       expect(String(refused()!.context['err'])).toMatch(/WRONGTYPE/);
       expect(refused()!.context['subscriber']).toBe(stream);
       // Once the key is a stream again the subscriber recreates its group and reads on.
@@ -176,8 +177,7 @@ describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
       broker.subscriber(new StreamSub(stream, { group: 'g', consumer: 'c', declare: false, pollingInterval: 20 }), () => undefined);
       await broker.start();
       await raw.xgroup('DESTROY', stream, 'g');
-      await eventually(() => logger.lines.some((l) => l.context['err'] instanceof GroupNotFoundError), 5000, 'GroupNotFoundError');
-      const line = logger.lines.find((l) => l.context['err'] instanceof GroupNotFoundError)!;
+      const line = await logger.line((l) => l.context['err'] instanceof GroupNotFoundError, 'GroupNotFoundError');
       expect(line.message).toMatch(/Consumer group "g" of stream ".*" no longer exists/);
       // The loop ended instead of spinning: the group is not recreated.
       expect(((await raw.xinfo('GROUPS', stream)) as unknown[]).length).toBe(0);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decodeBody, decodeEnvelope, encodeEnvelope, encodeMessage, parseWire, EncodeError } from '../../src/index.js';
+import { decodeBody, decodeEnvelope, encodeEnvelope, encodeMessage, parseWire } from '../../src/core/codec/index.js';
+import { EncodeError } from '../../src/index.js';
 import { loadVectors } from '../helpers/fixtures.js';
 
 const cid = 'cid-1';

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { NotConnectedError, RedisBroker, RedisRouter, StreamSub } from '../../src/index.js';
 import { MemoryRedis, TestRedisBroker } from '../../src/testing/index.js';
-import { SINGLE_URL, uid } from '../helpers/redis.js';
 
 const CLOSED = 'redis://127.0.0.1:1';
 
@@ -76,16 +75,5 @@ describe('TestRedisBroker', () => {
     expect(() => new TestRedisBroker(broker)).toThrow(/needs an idle broker/);
     const stranger = new RedisBroker(CLOSED, { logger: null }).subscriber('x', () => undefined);
     expect(() => tb.spy(stranger)).toThrow(/not registered on the broker under test/);
-  });
-
-  it('keeps the spies but uses the real Redis with withReal', async () => {
-    const broker = new RedisBroker(SINGLE_URL, { logger: null });
-    const list = uid('with-real');
-    const sub = broker.subscriber({ list }, () => undefined);
-    await using tb = new TestRedisBroker(broker, { withReal: true });
-    expect(tb.redis).toBeUndefined();
-    await tb.start();
-    await broker.publish('real', { list });
-    expect((await tb.spy(sub).waitCall()).body).toBe('real');
   });
 });

@@ -5,6 +5,7 @@
 import { DecodeError, EncodeError } from '../errors.js';
 import { assertHeaderValues, type HeaderPairs } from './binary.js';
 
+/** The content-types redstream sets on bodies it encodes and recognises when decoding. */
 export const ContentType = {
   TEXT: 'text/plain',
   JSON: 'application/json',

@@ -11,6 +11,7 @@ export const WireFormat = {
   JSON: 'json',
   RAW: 'raw',
 } as const;
+/** One of the {@link WireFormat} values. */
 export type WireFormat = (typeof WireFormat)[keyof typeof WireFormat];
 
 /** A Redis value read back into headers and payload. */

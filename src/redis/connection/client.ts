@@ -8,6 +8,7 @@ import { NotConnectedError } from '../../core/errors.js';
 import type { ConnectionConfig } from '../options.js';
 import type { QueuedCommand } from './strategy.js';
 
+/** What a connection is used for: plain commands, blocking reads, or Pub/Sub. */
 export type ClientRole = 'command' | 'blocking' | 'subscriber';
 
 /** ioredis options for one connection of the given role. */
@@ -42,6 +43,7 @@ export function nodeOptions(config: ConnectionConfig, role: ClientRole) {
   const { host: _host, port: _port, db: _db, retryStrategy: _retry, lazyConnect: _lazy, ...node } = clientOptions(config, role);
   return node;
 }
+/** ioredis options of a connection to one cluster node. */
 export type NodeOptions = ReturnType<typeof nodeOptions>;
 
 /** Connects a client, or rejects with a NotConnectedError naming the address and the cause. */

@@ -1,8 +1,3 @@
-/**
- * Redis Cluster: one ioredis Cluster (auto-pipelined, slot-routed, follows MOVED/ASK) for
- * commands; a routed connection per blocking reader, to the master owning its key; a Cluster with
- * sharded subscribers for Pub/Sub; pipelines split by owning node and sent in parallel.
- */
 import { Cluster, type ClusterOptions } from 'ioredis';
 import { NotConnectedError, SetupError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
@@ -13,8 +8,14 @@ import { sendFramed, TickCork } from './framed.js';
 import { RoutedConnection } from './routed.js';
 import { sendEach, type BlockingConnection, type CommandClient, type ConnectionStrategy, type QueuedCommand, type SubscriberClient } from './strategy.js';
 
+/** A cluster node to discover the cluster from, besides the broker's own host and port. */
 export type StartupNode = readonly [host: string, port: number];
 
+/**
+ * Redis Cluster: one ioredis Cluster (auto-pipelined, slot-routed, follows MOVED/ASK) for
+ * commands; a routed connection per blocking reader, to the master owning its key; a Cluster with
+ * sharded subscribers for Pub/Sub; pipelines split by owning node and sent in parallel.
+ */
 export class ClusterStrategy implements ConnectionStrategy {
   readonly address: string;
   readonly shardedReplies = true;

@@ -10,6 +10,7 @@
  */
 import { Command } from 'ioredis';
 
+/** One command argument; strings are written as UTF-8, numbers as their decimal text. */
 export type Arg = string | Buffer | number;
 
 /** The part of an ioredis client (single node or cluster) this module drives. */

@@ -1,9 +1,3 @@
-/**
- * The ioredis plumbing for a topology served by one master at a time (a single node; next, a
- * Sentinel-managed set): a shared auto-pipelined command connection, one connection per blocking
- * reader, one per Pub/Sub subscriber set. How a connection finds its server is the only thing a
- * topology supplies (see `NodeStrategy`'s constructor).
- */
 import { Redis } from 'ioredis';
 import { NotConnectedError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
@@ -12,8 +6,11 @@ import { sendFramed, TickCork } from './framed.js';
 import { sendEach, type BlockingConnection, type CommandClient, type ConnectionStrategy, type QueuedCommand } from './strategy.js';
 
 /**
- * A strategy for one server at a time. `options(role)` gives the ioredis options of a connection
- * for that role; `address` names the server in logs and errors (no credential).
+ * The ioredis plumbing for a topology served by one master at a time (a single node; next, a
+ * Sentinel-managed set): a shared auto-pipelined command connection, one connection per blocking
+ * reader, one per Pub/Sub subscriber set. How a connection finds its server is the only thing a
+ * topology supplies: `options(role)` gives the ioredis options of a connection for that role;
+ * `address` names the server in logs and errors (no credential).
  */
 export class NodeStrategy implements ConnectionStrategy {
   readonly address: string;

@@ -1,8 +1,3 @@
-/**
- * A blocking reader's own connection on a cluster: opened to the master that owns the key's slot,
- * and moved when the slot moves (MOVED), its master fails over (UNBLOCKED, READONLY, connection
- * lost) or the cluster is reconfiguring. One reader never shares it, so it never stalls another.
- */
 import { Redis, type Cluster } from 'ioredis';
 import { NotConnectedError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
@@ -13,10 +8,16 @@ import type { BlockingConnection } from './strategy.js';
 /** Replies and failures that mean "this node no longer serves the key": re-resolve the owner. */
 const TOPOLOGY = /^(MOVED|UNBLOCKED|READONLY|CLUSTERDOWN|MASTERDOWN|LOADING|TRYAGAIN)\b|Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|isn't writeable/;
 
+/** Whether an error means the key's node changed or went away, so the owner must be looked up again. */
 export function isTopologyError(error: unknown): boolean {
   return error instanceof NotConnectedError || (error instanceof Error && TOPOLOGY.test(error.message));
 }
 
+/**
+ * A blocking reader's own connection on a cluster: opened to the master that owns the key's slot,
+ * and moved when the slot moves (MOVED), its master fails over (UNBLOCKED, READONLY, connection
+ * lost) or the cluster is reconfiguring. One reader never shares it, so it never stalls another.
+ */
 export class RoutedConnection implements BlockingConnection {
   readonly #cluster: Cluster;
   readonly #slot: number;
@@ -120,6 +121,7 @@ export function refreshSlots(cluster: Cluster): Promise<void> {
   return new Promise((resolve) => cluster.refreshSlotsCache(() => resolve()));
 }
 
+/** Splits `host:port` at the last colon, so IPv6 hosts keep theirs. */
 export function splitAddress(address: string): [string, number] {
   const at = address.lastIndexOf(':');
   return [address.slice(0, at), Number(address.slice(at + 1))];

@@ -30,6 +30,7 @@ export interface PublishOptions {
   readonly pipeline?: RedisPipeline;
 }
 
+/** The keys of {@link PublishOptions}; any other key in a publish call's options is refused. */
 export const publishKeys = ['headers', 'correlationId', 'replyTo', 'maxlen', 'pipeline'];
 
 /** What a publish returns: receivers (channel), new length (list) or entry ID (stream). */
@@ -58,6 +59,7 @@ export interface Publish {
   readonly scope?: readonly Middleware[] | undefined;
 }
 
+/** The only writer of messages: publishes, batches, requests, replies and dead letters. */
 export class RedisProducer {
   readonly #host: ProducerHost;
 

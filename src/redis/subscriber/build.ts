@@ -25,6 +25,7 @@ export interface SubscriberDeps {
   readonly logger: Logger;
 }
 
+/** Makes the running channel, list or stream subscriber for a described subscriber. */
 export function buildSubscriber(described: SubscriberDescription, deps: SubscriberDeps): RuntimeSubscriber {
   const { source } = described;
   const config: ConsumerConfig = {

@@ -1,7 +1,3 @@
-/**
- * Channel consumer on the broker's shared Pub/Sub connection. Messages are processed in arrival
- * order by up to `maxWorkers` at once; Pub/Sub has no back-pressure, so the rest queue in memory.
- */
 import { parseWire } from '../../core/codec/wire.js';
 import { consume, type ConsumerConfig } from '../../core/consume.js';
 import type { Logger } from '../../core/logger.js';
@@ -13,6 +9,10 @@ import type { PubSubHub } from './hub.js';
 import { compileChannel, type ChannelTemplate } from './path.js';
 import type { RuntimeSubscriber } from './runtime.js';
 
+/**
+ * Channel consumer on the broker's shared Pub/Sub connection. Messages are processed in arrival
+ * order by up to `maxWorkers` at once; Pub/Sub has no back-pressure, so the rest queue in memory.
+ */
 export class ChannelSubscriber implements RuntimeSubscriber {
   readonly name: string;
   readonly #source: PubSub;

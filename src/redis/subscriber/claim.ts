@@ -1,13 +1,13 @@
+import type { Logger } from '../../core/logger.js';
+import type { BlockingConnection } from '../connection/strategy.js';
+import type { RawEntry } from './stream-entries.js';
+
 /**
  * Claiming for a consumer with `minIdleTime`: XAUTOCLAIM entries idle that long from any consumer
  * of the group (dead or stuck ones, or our own nacked entries), with the scan cursor carried
  * across calls. Once a scan comes back to `0-0` the next one waits `interval`, so an idle group
  * costs one call per interval, and the reader alternates claims with `>` reads so neither starves.
  */
-import type { Logger } from '../../core/logger.js';
-import type { BlockingConnection } from '../connection/strategy.js';
-import type { RawEntry } from './stream-entries.js';
-
 export class Claimer {
   readonly minIdleTime: number;
   readonly interval: number;

@@ -1,11 +1,9 @@
-/**
- * One Pub/Sub connection shared by every channel subscriber and the RPC inbox of a broker.
- * `subscribe()` resolves once Redis confirmed the subscription.
- */
 import type { ConnectionStrategy, SubscriberClient } from '../connection/strategy.js';
 import { closeClient } from '../connection/client.js';
 
+/** How a name is subscribed: SUBSCRIBE, PSUBSCRIBE or SSUBSCRIBE. */
 export type SubscriptionKind = 'channel' | 'pattern' | 'sharded';
+/** Called with the concrete channel and the raw payload of each message. */
 export type ChannelListener = (channel: string, payload: Buffer) => void;
 
 const commands = {
@@ -14,6 +12,10 @@ const commands = {
   sharded: ['ssubscribe', 'sunsubscribe'],
 } as const;
 
+/**
+ * One Pub/Sub connection shared by every channel subscriber and the RPC inbox of a broker.
+ * `subscribe()` resolves once Redis confirmed the subscription.
+ */
 export class PubSubHub {
   readonly #strategy: ConnectionStrategy;
   readonly #listeners: Record<SubscriptionKind, Map<string, Set<ChannelListener>>> = {

@@ -1,15 +1,15 @@
-/**
- * List consumer: FIFO with RPUSH / BLPOP. Batches take up to `maxRecords` with LPOP COUNT and,
- * when the list is empty, block on BLPOP for the first element instead of polling with sleeps.
- * Without batches, up to the free workers are popped at once. A popped element is gone from Redis:
- * it is always processed, even during stop().
- */
 import { parseWire } from '../../core/codec/wire.js';
 import { Message, type MessageSource } from '../../core/message.js';
 import type { BlockingConnection } from '../connection/strategy.js';
 import type { ListSub } from '../sources.js';
 import { ReadLoop, type LoopDeps } from './runtime.js';
 
+/**
+ * List consumer: FIFO with RPUSH / BLPOP. Batches take up to `maxRecords` with LPOP COUNT and,
+ * when the list is empty, block on BLPOP for the first element instead of polling with sleeps.
+ * Without batches, up to the free workers are popped at once. A popped element is gone from Redis:
+ * it is always processed, even during stop().
+ */
 export class ListSubscriber extends ReadLoop {
   readonly name: string;
   readonly #source: ListSub<boolean>;

@@ -4,6 +4,7 @@
  */
 import { SetupError } from '../../core/errors.js';
 
+/** A compiled channel template: what to subscribe to, and how to read params back. */
 export interface ChannelTemplate {
   /** What is sent to (P)SUBSCRIBE. */
   readonly address: string;
@@ -14,6 +15,7 @@ export interface ChannelTemplate {
 /** Only an identifier in braces is a param; other braces (hash tags such as `{user:42}`) are literal. */
 const PARAM = /\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 
+/** Compiles a channel template; throws a SetupError when a param name repeats. */
 export function compileChannel(template: string): ChannelTemplate {
   const names: string[] = [];
   let regex = '';

@@ -1,8 +1,4 @@
-/**
- * What every running subscriber does, and the read loop shared by blocking readers (lists and
- * streams): one dedicated connection, at most `maxWorkers` messages in flight (a read asks for no
- * more than the workers that will be free for it; see #run), back-off on errors, and a graceful stop.
- */
+/** Running subscribers, and the read loop that list and stream subscribers share. */
 import { consume, type ConsumerConfig } from '../../core/consume.js';
 import type { Logger } from '../../core/logger.js';
 import type { Message } from '../../core/message.js';
@@ -11,6 +7,7 @@ import { Pause, settlesWithin } from '../../core/time.js';
 import type { BlockingConnection, ConnectionStrategy } from '../connection/strategy.js';
 import type { RedisProducer } from '../producer/producer.js';
 
+/** What every running subscriber (channel, list or stream) does. */
 export interface RuntimeSubscriber {
   readonly name: string;
   /** Resolves once the subscriber is really listening. */
@@ -36,6 +33,11 @@ export type ReadFailure = 'retry' | 'stop';
 /** How much longer than its own timeout a read may take before the watchdog calls it stalled. */
 export const WATCHDOG_GRACE = 5000;
 
+/**
+ * The read loop shared by blocking readers (lists and streams): one dedicated connection, at most
+ * `maxWorkers` messages in flight (a read asks for no more than the workers that will be free for
+ * it; see #run), back-off on errors, and a graceful stop.
+ */
 export abstract class ReadLoop implements RuntimeSubscriber {
   abstract readonly name: string;
   protected readonly deps: LoopDeps;

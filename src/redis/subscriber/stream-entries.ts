@@ -18,6 +18,7 @@ export interface Entry {
   deliveryCount: number | undefined;
 }
 
+/** The entries of a read reply; none when the read timed out. */
 export function entriesOf(reply: ReadReply): RawEntry[] {
   return reply?.[0]?.[1] ?? [];
 }

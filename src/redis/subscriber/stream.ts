@@ -1,14 +1,3 @@
-/**
- * Stream consumer. Without a group: XREAD from the last entry that existed at start (so nothing
- * published between polls is missed). With a group, each read is one of:
- *   - drain: this consumer's own pending entries (`0`, then after the last ID read) until none are
- *     left, so a restart never strands unacknowledged entries;
- *   - claim (with `minIdleTime`): XAUTOCLAIM entries idle that long, alternating with new reads;
- *   - new: XREADGROUP `>` with BLOCK.
- * A read takes no more entries than there are workers for them (see ReadLoop). Entries past
- * `maxDeliveries` go to the dead-letter stream instead of the handler. XACK happens only as the
- * ack policy says.
- */
 import { GroupNotFoundError, SetupError } from '../../core/errors.js';
 import { Message, type MessageSource, type Settler } from '../../core/message.js';
 import { instantiate, middlewaresOf } from '../../core/middleware.js';
@@ -27,6 +16,17 @@ interface Group {
   readonly consumer: string;
 }
 
+/**
+ * Stream consumer. Without a group: XREAD from the last entry that existed at start (so nothing
+ * published between polls is missed). With a group, each read is one of:
+ *   - drain: this consumer's own pending entries (`0`, then after the last ID read) until none are
+ *     left, so a restart never strands unacknowledged entries;
+ *   - claim (with `minIdleTime`): XAUTOCLAIM entries idle that long, alternating with new reads;
+ *   - new: XREADGROUP `>` with BLOCK.
+ * A read takes no more entries than there are workers for them (see ReadLoop). Entries past
+ * `maxDeliveries` go to the dead-letter stream instead of the handler. XACK happens only as the
+ * ack policy says.
+ */
 export class StreamSubscriber extends ReadLoop {
   readonly name: string;
   readonly #source: StreamSub<boolean>;

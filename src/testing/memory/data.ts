@@ -3,10 +3,12 @@
  * times) and strings, with Redis's error texts where redstream or a test looks at them.
  */
 
+/** An error reply from the in-memory Redis, named like ioredis's. */
 export class ReplyError extends Error {
   override readonly name = 'ReplyError';
 }
 
+/** Redis's WRONGTYPE error, for a command run on a key of another type. */
 export const wrongType = (): ReplyError => new ReplyError('WRONGTYPE Operation against a key holding the wrong kind of value');
 
 /** A stream entry ID. */
@@ -15,6 +17,7 @@ export interface StreamId {
   readonly seq: number;
 }
 
+/** A stream ID as Redis writes it: `ms-seq`. */
 export function formatId(id: StreamId): string {
   return `${id.ms}-${id.seq}`;
 }
@@ -28,21 +31,25 @@ export function parseId(text: string, missingSeq = 0): StreamId {
   return { ms: Number(match[1]), seq: match[2] === undefined ? missingSeq : Number(match[2]) };
 }
 
+/** Orders two stream IDs: negative, zero or positive. */
 export function compare(a: StreamId, b: StreamId): number {
   return a.ms === b.ms ? a.seq - b.seq : a.ms - b.ms;
 }
 
+/** One stream entry: its ID and its fields as `field, value, …`. */
 export interface StreamEntry {
   readonly id: StreamId;
   readonly fields: Buffer[];
 }
 
+/** A group's record of an unacknowledged entry: who has it, since when (epoch ms) and how often it was delivered. */
 export interface PendingEntry {
   consumer: string;
   deliveredAt: number;
   count: number;
 }
 
+/** A consumer group: last delivered ID, pending entries (the PEL) and the consumers seen. */
 export class ConsumerGroup {
   lastDelivered: StreamId;
   /** By formatted ID, in insertion order; sorted when listed. */
@@ -59,6 +66,7 @@ export class ConsumerGroup {
   }
 }
 
+/** A stream: its entries in ID order, the last ID given out, and its groups. */
 export class MemoryStream {
   readonly type = 'stream' as const;
   entries: StreamEntry[] = [];
@@ -80,11 +88,13 @@ export class MemoryStream {
   }
 }
 
+/** A list; the first item is the head that LPOP takes. */
 export class MemoryList {
   readonly type = 'list' as const;
   items: Buffer[] = [];
 }
 
+/** A string value. */
 export class MemoryString {
   readonly type = 'string' as const;
   value: Buffer;
@@ -94,6 +104,7 @@ export class MemoryString {
   }
 }
 
+/** Anything a key can hold. */
 export type MemoryValue = MemoryStream | MemoryList | MemoryString;
 
 /** `[id, [field, value, …]]` as Redis replies. */
@@ -109,6 +120,7 @@ export function str(arg: Arg | undefined): string {
   return arg === undefined ? '' : Buffer.isBuffer(arg) ? arg.toString() : String(arg);
 }
 
+/** An argument as bytes. */
 export function toBuffer(value: Arg): Buffer {
   return Buffer.isBuffer(value) ? value : Buffer.from(String(value));
 }

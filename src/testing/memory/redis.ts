@@ -1,12 +1,9 @@
-/**
- * An in-memory Redis for TestRedisBroker: the commands redstream sends, with Redis's replies,
- * blocking and errors, so every subscriber, ack, claim and dead-letter path runs unchanged without
- * a socket. Not a general-purpose Redis: commands it does not know fail with Redis's error.
- */
 import { MemoryList, MemoryStream, MemoryString, ReplyError, str, toBuffer, wrongType, type Arg, type MemoryValue } from './data.js';
 import * as streams from './streams.js';
 
+/** How a subscription was made: SUBSCRIBE, PSUBSCRIBE or SSUBSCRIBE. */
 export type PubSubKind = 'channel' | 'pattern' | 'sharded';
+/** Hands a published message to a subscriber connection; `key` is the channel or pattern subscribed to. */
 export type Delivery = (kind: PubSubKind, key: string, channel: string, payload: Buffer) => void;
 
 interface Waiter {
@@ -14,7 +11,11 @@ interface Waiter {
   wake(changed: boolean): void;
 }
 
-
+/**
+ * An in-memory Redis for TestRedisBroker: the commands redstream sends, with Redis's replies,
+ * blocking and errors, so every subscriber, ack, claim and dead-letter path runs unchanged without
+ * a socket. Not a general-purpose Redis: commands it does not know fail with Redis's error.
+ */
 export class MemoryRedis implements streams.StreamHost {
   readonly #keys = new Map<string, MemoryValue>();
   readonly #waiters = new Map<string, Set<Waiter>>();

@@ -2,8 +2,7 @@
  * Stream commands of the in-memory Redis: XADD, XRANGE/XREVRANGE, XLEN, XDEL, XGROUP, XREAD,
  * XREADGROUP, XACK, XPENDING, XAUTOCLAIM, XINFO GROUPS, with Redis's replies and errors.
  */
-import type {
-  MemoryStream} from './data.js';
+import type { MemoryStream } from './data.js';
 import {
   compare,
   ConsumerGroup,
@@ -27,7 +26,7 @@ export interface StreamHost {
   notify(key: string): void;
 }
 
-
+/** XADD key [MAXLEN [~|=] n] id|* field value …; trims exactly. */
 export function xadd(host: StreamHost, args: Arg[]): Buffer {
   const key = str(args[0]);
   let i = 1;
@@ -49,6 +48,7 @@ export function xadd(host: StreamHost, args: Arg[]): Buffer {
   return Buffer.from(formatId(id));
 }
 
+/** XRANGE key start end [COUNT n], or XREVRANGE (end and start swapped) when `reverse`. */
 export function xrange(host: StreamHost, args: Arg[], reverse: boolean): Array<[Buffer, Buffer[]]> {
   const stream = host.stream(str(args[0]), false);
   if (!stream) return [];
@@ -61,10 +61,12 @@ export function xrange(host: StreamHost, args: Arg[], reverse: boolean): Array<[
   return entries.slice(0, count).map(entryReply);
 }
 
+/** XLEN key. */
 export function xlen(host: StreamHost, args: Arg[]): number {
   return host.stream(str(args[0]), false)?.entries.length ?? 0;
 }
 
+/** XDEL key id …; pending entries of deleted IDs stay in their groups' PELs. */
 export function xdel(host: StreamHost, args: Arg[]): number {
   const stream = host.stream(str(args[0]), false);
   if (!stream) return 0;
@@ -74,6 +76,7 @@ export function xdel(host: StreamHost, args: Arg[]): number {
   return before - stream.entries.length;
 }
 
+/** XGROUP CREATE key group id|$ [MKSTREAM], and XGROUP DESTROY key group. */
 export function xgroup(host: StreamHost, args: Arg[]): string | number {
   const sub = str(args[0]).toUpperCase();
   const key = str(args[1]);
@@ -113,6 +116,7 @@ function readOptions(args: Arg[], from: number): ReadOptions {
   return options;
 }
 
+/** XREAD [COUNT n] [BLOCK ms] STREAMS key id, for one stream. */
 export async function xread(host: StreamHost, args: Arg[], clientId: number): Promise<unknown> {
   const o = readOptions(args, 0);
   const from = o.id === '$' ? (host.stream(o.key, false)?.lastId ?? { ms: 0, seq: 0 }) : parseId(o.id);
@@ -123,6 +127,7 @@ export async function xread(host: StreamHost, args: Arg[], clientId: number): Pr
   }
 }
 
+/** XREADGROUP GROUP group consumer [COUNT n] [BLOCK ms] [NOACK] STREAMS key id, for one stream. */
 export async function xreadgroup(host: StreamHost, args: Arg[], clientId: number): Promise<unknown> {
   const groupName = str(args[1]);
   const consumer = str(args[2]);
@@ -160,6 +165,7 @@ function history(stream: MemoryStream, group: ConsumerGroup, consumer: string, f
   return reply;
 }
 
+/** XACK key group id …; the count of entries removed from the PEL. */
 export function xack(host: StreamHost, args: Arg[]): number {
   const group = host.stream(str(args[0]), false)?.groups.get(str(args[1]));
   if (!group) return 0;
@@ -168,6 +174,7 @@ export function xack(host: StreamHost, args: Arg[]): number {
   return acked;
 }
 
+/** XPENDING key group, summary form, or the extended form `[IDLE ms] start end count [consumer]`. */
 export function xpending(host: StreamHost, args: Arg[]): unknown {
   const group = host.stream(str(args[0]), false)?.groups.get(str(args[1]));
   if (!group) throw new ReplyError(`NOGROUP No such key '${str(args[0])}' or consumer group '${str(args[1])}'`);
@@ -194,6 +201,7 @@ export function xpending(host: StreamHost, args: Arg[]): unknown {
     .map(([id, p]) => [Buffer.from(id), Buffer.from(p.consumer), now - p.deliveredAt, p.count]);
 }
 
+/** XAUTOCLAIM key group consumer min-idle start [COUNT n], with Redis 7's reply (deleted IDs third). */
 export function xautoclaim(host: StreamHost, args: Arg[]): unknown {
   const stream = host.stream(str(args[0]), false);
   const group = stream?.groups.get(str(args[1]));
@@ -225,6 +233,7 @@ export function xautoclaim(host: StreamHost, args: Arg[]): unknown {
   return [Buffer.from('0-0'), claimed, deleted];
 }
 
+/** XINFO GROUPS key. */
 export function xinfoGroups(host: StreamHost, args: Arg[]): unknown[] {
   const stream = host.stream(str(args[1]), false);
   if (!stream) throw new ReplyError('ERR no such key');

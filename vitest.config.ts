@@ -4,8 +4,8 @@ import { configDefaults, defineConfig, type TestProjectInlineConfiguration } fro
  * One project per target (`npx vitest run --project <name>`; `vitest run` runs them all):
  *
  * - unit: no Redis at all;
- * - memory, single, cluster: the shared behaviour suites (test/redis) on that target only, plus
- *   the files only that target can run;
+ * - memory, single, cluster, sentinel: the shared behaviour suites (test/redis) on that target only,
+ *   plus the files only that target can run;
  * - chaos: the tests that kill processes or move slots, on their own.
  *
  * `REDSTREAM_TARGETS` tells test/helpers/redis.ts the targets of `targets` and `realTargets`;
@@ -14,7 +14,7 @@ import { configDefaults, defineConfig, type TestProjectInlineConfiguration } fro
  */
 const behaviour = ['test/redis/**/*.test.ts'];
 /** Kill Redis nodes or consumer processes, fail over, migrate slots. */
-const chaos = ['test/redis/chaos.test.ts', 'test/redis/crash.test.ts'];
+const chaos = ['test/redis/chaos.test.ts', 'test/redis/crash.test.ts', 'test/redis/sentinel-failover.test.ts'];
 const onlyMemory = ['examples/**/*.test.ts'];
 const onlySingle = ['test/redis/validation.test.ts', 'test/redis/testing.test.ts'];
 const onlyCluster = ['test/redis/cluster.test.ts'];
@@ -49,7 +49,13 @@ export default defineConfig({
       }),
       project('single', { include: behaviour, exclude: [...chaos, ...onlyCluster], targets: ['single'], needs: ['single', 'tls-single'] }),
       project('cluster', { include: behaviour, exclude: [...chaos, ...onlySingle], targets: ['cluster'], needs: ['cluster', 'tls-cluster'] }),
-      project('chaos', { include: chaos, targets: ['single', 'cluster'], needs: ['single', 'cluster', 'chaos'] }),
+      project('sentinel', {
+        include: behaviour,
+        exclude: [...chaos, ...onlySingle, ...onlyCluster],
+        targets: ['sentinel'],
+        needs: ['sentinel', 'tls-sentinel'],
+      }),
+      project('chaos', { include: chaos, targets: ['single', 'cluster'], needs: ['single', 'cluster', 'chaos', 'sentinel-chaos'] }),
     ],
   },
 });

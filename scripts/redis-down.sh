@@ -13,5 +13,5 @@ done
 for pid in "${pids[@]}"; do
   for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 done
-rm -f "$DIR"/nodes-*.conf "$DIR"/dump-*.rdb
+rm -f "$DIR"/nodes-*.conf "$DIR"/dump-*.rdb "$DIR"/sentinel-*.conf
 echo "redis:down: stopped ${#pids[@]} Redis processes started in $DIR"

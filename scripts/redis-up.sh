@@ -7,6 +7,9 @@
 #                 (they kill and move things, so they get a cluster of their own)
 #   secure      : 127.0.0.1:6390 and a 3-master cluster on 7200-7202, TLS only (certificates from a
 #                 throwaway CA made here, in $DIR/tls), ACL user only (the default user is off)
+#   sentinel    : three Sentinel sets (see redis-sentinel.sh): 6400/6401 with sentinels 26400-26402,
+#                 6410/6411 with 26410-26412 for failover tests, and a TLS + ACL set on 6420/6421
+#                 with one TLS sentinel on 26420
 set -euo pipefail
 
 DIR="${REDSTREAM_REDIS_DIR:-/tmp/redstream-redis}"
@@ -132,3 +135,4 @@ cluster chaos 7100 7101 7102 7103 7104 7105
 tls_material
 secure_single
 secure_cluster
+bash "$HERE/redis-sentinel.sh"

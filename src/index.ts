@@ -5,6 +5,7 @@
 export { RedisBroker } from './redis/broker.js';
 export type { RequestOptions } from './redis/rpc.js';
 export { RedisClusterBroker, type RedisClusterBrokerOptions } from './redis/cluster-broker.js';
+export { RedisSentinelBroker, type RedisSentinelBrokerOptions, type SentinelOptions } from './redis/sentinel-broker.js';
 export { RedisRouter, type RedisRouterOptions } from './redis/router.js';
 export { PubSub, ListSub, StreamSub, type PubSubOptions, type ListSubOptions, type StreamSubOptions, type Source } from './redis/sources.js';
 export {

@@ -65,13 +65,16 @@ export class RedisBroker extends RedisRegistrator {
     if (opts.description !== undefined && typeof opts.description !== 'string') throw new OptionError('description', opts.description, 'a string');
     this.#description = opts.description;
     this.#ownFactory = topology.factory(connection, opts, this.logger);
+    const nodes = topology.nodes(connection, opts);
+    // The first seed names the server: the node, a cluster's first seed, or the first sentinel.
+    const first = nodes[0] ?? `${connection.host}:${connection.port}`;
     this.#server = {
       topology: topology.name,
-      host: connection.host,
-      port: connection.port,
+      host: first.slice(0, first.lastIndexOf(':')),
+      port: Number(first.slice(first.lastIndexOf(':') + 1)),
       tls: connection.tls !== undefined,
       db: connection.db,
-      nodes: topology.nodes(connection, opts),
+      nodes,
     };
     this.#publisherSend = (destination, body, publishOptions, scope) =>
       this.#producer.publish({ type: 'publish', destination, body, batch: false, options: publishOptions, scope });

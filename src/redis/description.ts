@@ -51,13 +51,15 @@ export interface PublisherDescription {
 
 /** Where the broker connects, without credentials. */
 export interface ServerDescription {
-  /** `single`, `cluster`, … (the broker's topology). */
+  /** `single`, `cluster` or `sentinel` (the broker's topology). */
   readonly topology: string;
+  /** Host of the first seed: the node, a cluster's first seed, or the first sentinel. */
   readonly host: string;
   readonly port: number;
+  /** Whether the connections to Redis (to the master, with Sentinel) use TLS. */
   readonly tls: boolean;
   readonly db: number;
-  /** Every seed address, `host:port`: the URL's first, then `startupNodes` on a cluster. */
+  /** Every seed address, `host:port`: the URL's (then `startupNodes`) for a node or cluster, the sentinels for Sentinel. */
   readonly nodes: readonly string[];
 }
 

@@ -1,6 +1,6 @@
 import { Socket } from 'node:net';
 import type { TestProject } from 'vitest/node';
-import { projectNeeds, redisTargets, SECURE_PORTS, type RedisName } from './targets.js';
+import { projectNeeds, redisTargets, SECURE_PORTS, SENTINEL_SETS, type RedisName } from './targets.js';
 
 /**
  * Fails fast, with the fix, when a Redis this project needs (`REDSTREAM_NEEDS` in its `env`) is not
@@ -14,6 +14,9 @@ export default async function setup(project: TestProject): Promise<void> {
     chaos: { what: 'node of the chaos Redis Cluster', ...chaos, fix: 'or point REDSTREAM_CHAOS_URL at one' },
     'tls-single': { what: 'TLS Redis node', host: '127.0.0.1', port: SECURE_PORTS['tls-single'][0], fix: 'it is started with the others' },
     'tls-cluster': { what: 'TLS Redis Cluster node', host: '127.0.0.1', port: SECURE_PORTS['tls-cluster'][0], fix: 'it is started with the others' },
+    sentinel: { what: 'Redis Sentinel', ...sentinelAt('sentinel'), fix: 'it is started with the others' },
+    'sentinel-chaos': { what: 'Redis Sentinel of the chaos set', ...sentinelAt('sentinel-chaos'), fix: 'it is started with the others' },
+    'tls-sentinel': { what: 'TLS Redis Sentinel', ...sentinelAt('tls-sentinel'), fix: 'it is started with the others' },
   };
   for (const name of projectNeeds({ ...process.env, ...project.config.env })) {
     const { what, host, port, fix } = where[name];
@@ -21,6 +24,11 @@ export default async function setup(project: TestProject): Promise<void> {
       throw new Error(`No ${what} at ${host}:${port} (needed by the "${project.name}" tests). Start the test topology with \`npm run redis:up\` (${fix}).`);
     }
   }
+}
+
+function sentinelAt(set: keyof typeof SENTINEL_SETS): { host: string; port: number } {
+  const [host, port] = SENTINEL_SETS[set].sentinels[0]!;
+  return { host, port };
 }
 
 function canConnect(host: string, port: number): Promise<boolean> {

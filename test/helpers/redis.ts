@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { Cluster, Redis } from 'ioredis';
 import { afterEach } from 'vitest';
-import { RedisBroker, RedisClusterBroker, type Logger, type RedisBrokerOptions } from '../../src/index.js';
+import { RedisBroker, RedisClusterBroker, RedisSentinelBroker, type Logger, type RedisBrokerOptions } from '../../src/index.js';
 import { MemoryRedis, TestRedisBroker } from '../../src/testing/index.js';
 import { asText, MemorySubscriber } from '../../src/testing/memory/strategy.js';
 import { deleteTestKeysAfterFile } from './keys.js';
-import { projectNeeds, projectTargets, redisTargets, SECURE_PORTS, type RedisName } from './targets.js';
+import { projectNeeds, projectTargets, redisTargets, SECURE_PORTS, SENTINEL_SETS, type RedisName, type SentinelSet } from './targets.js';
 import { Inbox } from './wait.js';
 
 export { uid } from './keys.js';
@@ -24,7 +24,7 @@ export type RawClient = Redis | Cluster;
 
 /** One Redis topology the behaviour suites run against; only the broker factory differs. */
 export interface RedisTarget {
-  readonly name: 'single' | 'cluster' | 'memory';
+  readonly name: 'single' | 'cluster' | 'sentinel' | 'memory';
   readonly url: string;
   /** A broker for this topology, closed after the test. */
   readonly makeBroker: (options?: RedisBrokerOptions) => RedisBroker;
@@ -56,6 +56,24 @@ export const clusterTarget: RedisTarget = {
   },
 };
 
+/** A client of the master a Sentinel set names (and follows, after a failover). */
+export function sentinelClient(set: SentinelSet, options: Record<string, unknown> = {}): Redis {
+  return new Redis({ sentinels: set.sentinels.map(([host, port]) => ({ host, port })), name: set.masterName, protocol: 2, ...options });
+}
+
+/** Options of a broker on a Sentinel set. */
+export function sentinelOptions(set: SentinelSet): { sentinels: SentinelSet['sentinels']; sentinelMasterName: string } {
+  return { sentinels: set.sentinels, sentinelMasterName: set.masterName };
+}
+
+export const sentinelTarget: RedisTarget = {
+  name: 'sentinel',
+  // The sentinels say where the master is: the URL's host and port are not used.
+  url: 'redis://sentinel-master/0',
+  makeBroker: (options = {}) => track(new RedisSentinelBroker('redis://sentinel-master/0', { ...defaults, ...sentinelOptions(SENTINEL_SETS.sentinel), ...options })),
+  rawClient: () => track(sentinelClient(SENTINEL_SETS.sentinel)),
+};
+
 /** One in-memory Redis per test process, shared by its brokers like a real server. */
 const memory = new MemoryRedis();
 /** A port nothing listens on: a memory broker that opened a socket would fail. */
@@ -76,7 +94,7 @@ export const memoryTarget: RedisTarget = {
  * The topologies a behaviour suite runs against in this Vitest project (`REDSTREAM_TARGETS`, set
  * per project in vitest.config.ts: one each for memory, single and cluster).
  */
-export const targets: readonly RedisTarget[] = [memoryTarget, singleTarget, clusterTarget].filter((t) => projectTargets().includes(t.name));
+export const targets: readonly RedisTarget[] = [memoryTarget, singleTarget, clusterTarget, sentinelTarget].filter((t) => projectTargets().includes(t.name));
 /**
  * Those of them with real Redis processes: for what the in-memory Redis cannot have (sockets to
  * count, nodes to be unreachable, other processes to reach it). The memory project then has no
@@ -149,5 +167,17 @@ const keyspaces: Record<RedisName, () => Redis | Cluster> = {
   chaos: () => clusterClient(topology.chaos.host, topology.chaos.port),
   'tls-single': () => new Redis({ host: '127.0.0.1', port: SECURE_PORTS['tls-single'][0], lazyConnect: true, maxRetriesPerRequest: 2, ...secureOptions() }),
   'tls-cluster': () => clusterClient('127.0.0.1', SECURE_PORTS['tls-cluster'][0], secureOptions()),
+  sentinel: () => sentinelClient(SENTINEL_SETS.sentinel, { lazyConnect: true, maxRetriesPerRequest: 2 }),
+  'sentinel-chaos': () => sentinelClient(SENTINEL_SETS['sentinel-chaos'], { lazyConnect: true, maxRetriesPerRequest: 2 }),
+  'tls-sentinel': () =>
+    sentinelClient(SENTINEL_SETS['tls-sentinel'], {
+      lazyConnect: true,
+      maxRetriesPerRequest: 2,
+      ...secureOptions(),
+      enableTLSForSentinelMode: true,
+      sentinelUsername: 'redstream-sentinel',
+      sentinelPassword: 'redstream-sentinel-secret',
+      sentinelTLS: { ca: secureOptions().tls.ca },
+    }),
 };
 deleteTestKeysAfterFile(projectNeeds().map((name) => keyspaces[name]));

@@ -7,8 +7,8 @@ interface Counts {
 }
 
 /**
- * Prints the tests per Vitest project (unit, memory, single, cluster, chaos), the passed tests per
- * target of the shared suites (memory, single, cluster), and one plain closing line,
+ * Prints the tests per Vitest project (unit, memory, single, cluster, sentinel, chaos), the passed
+ * tests per target of the shared suites (memory, single, cluster, sentinel), and one plain closing line,
  * `tests: N passed, N failed`, that any CI can read.
  */
 export default class SummaryReporter implements Reporter {
@@ -47,10 +47,10 @@ export default class SummaryReporter implements Reporter {
   }
 }
 
-const ORDER = ['unit', 'memory', 'single', 'cluster', 'chaos'];
+const ORDER = ['unit', 'memory', 'single', 'cluster', 'sentinel', 'chaos'];
 const rank = (name: string): number => (ORDER.includes(name) ? ORDER.indexOf(name) : ORDER.length);
 
 /** The target a shared suite ran the test on: `describe.each(targets)('on $name')` names it. */
 function targetOf(test: TestCase): string | undefined {
-  return /\bon '(memory|single|cluster)'/.exec(test.fullName)?.[1];
+  return /\bon '(memory|single|cluster|sentinel)'/.exec(test.fullName)?.[1];
 }

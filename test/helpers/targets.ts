@@ -7,11 +7,11 @@ export interface Endpoint {
 }
 
 /** The targets a behaviour suite can run on. */
-export const TARGET_NAMES = ['memory', 'single', 'cluster'] as const;
+export const TARGET_NAMES = ['memory', 'single', 'cluster', 'sentinel'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
-/** The Redis processes a project may need: the targets' own, the chaos cluster and the TLS nodes. */
-export const REDIS_NAMES = ['single', 'cluster', 'chaos', 'tls-single', 'tls-cluster'] as const;
+/** The Redis processes a project may need: the targets' own, the chaos cluster and Sentinel set, and the TLS nodes. */
+export const REDIS_NAMES = ['single', 'cluster', 'chaos', 'sentinel', 'sentinel-chaos', 'tls-single', 'tls-cluster', 'tls-sentinel'] as const;
 export type RedisName = (typeof REDIS_NAMES)[number];
 
 function parse(url: string): Endpoint {
@@ -26,6 +26,19 @@ export function redisTargets(): { single: Endpoint; cluster: Endpoint; chaos: En
     chaos: parse(process.env['REDSTREAM_CHAOS_URL'] ?? 'redis://127.0.0.1:7100'),
   };
 }
+
+/** A Sentinel set started by `npm run redis:up`: the name its sentinels monitor the master under, and where they listen. */
+export interface SentinelSet {
+  readonly masterName: string;
+  readonly sentinels: ReadonlyArray<readonly [string, number]>;
+}
+
+/** The Sentinel sets: one for the shared suites, one the failover tests may kill, one with TLS and ACL everywhere. */
+export const SENTINEL_SETS: Readonly<Record<'sentinel' | 'sentinel-chaos' | 'tls-sentinel', SentinelSet>> = {
+  sentinel: { masterName: 'redstream', sentinels: [['127.0.0.1', 26400], ['127.0.0.1', 26401], ['127.0.0.1', 26402]] },
+  'sentinel-chaos': { masterName: 'redstream-chaos', sentinels: [['127.0.0.1', 26410], ['127.0.0.1', 26411], ['127.0.0.1', 26412]] },
+  'tls-sentinel': { masterName: 'redstream-tls', sentinels: [['127.0.0.1', 26420]] },
+};
 
 /** The TLS + ACL topology (no plaintext port): a node and a 3-master cluster. */
 export const SECURE_PORTS = { 'tls-single': [6390], 'tls-cluster': [7200, 7201, 7202] } as const;

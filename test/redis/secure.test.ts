@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { ListSub, NotConnectedError, PubSub, RedisBroker, RedisClusterBroker, StreamSub, type RedisBrokerOptions } from '../../src/index.js';
+import { ListSub, NotConnectedError, PubSub, RedisBroker, RedisClusterBroker, RedisSentinelBroker, StreamSub, type RedisBrokerOptions } from '../../src/index.js';
 import { targets, uid } from '../helpers/redis.js';
 import { Inbox } from '../helpers/wait.js';
 
@@ -19,7 +19,17 @@ const password = 'redstream-test-secret';
 const secureTargets = [
   { name: 'single', url: `rediss://${user}:${password}@127.0.0.1:6390`, ports: [6390], make: (url: string, o: RedisBrokerOptions) => new RedisBroker(url, o) },
   { name: 'cluster', url: `rediss://${user}:${password}@127.0.0.1:7200`, ports: [7200, 7201, 7202], make: (url: string, o: RedisBrokerOptions) => new RedisClusterBroker(url, o) },
+  // The sentinel speaks TLS and has its own ACL user; the master is reached with the app's credentials.
+  { name: 'sentinel', url: `rediss://${user}:${password}@sentinel-master/0`, ports: [6420, 6421], make: (url: string, o: RedisBrokerOptions) => new RedisSentinelBroker(url, { ...o, ...secureSentinel() }) },
 ] as const;
+
+function secureSentinel(sentinelPassword = 'redstream-sentinel-secret') {
+  return {
+    sentinels: [['127.0.0.1', 26420]] as const,
+    sentinelMasterName: 'redstream-tls',
+    sentinelOptions: { username: 'redstream-sentinel', password: sentinelPassword, tls: { ca } },
+  };
+}
 
 async function clients(port: number): Promise<string[]> {
   const node = new Redis({ host: '127.0.0.1', port, username: user, password, tls: { ca }, lazyConnect: true });
@@ -31,7 +41,8 @@ async function clients(port: number): Promise<string[]> {
   }
 }
 
-// The TLS node runs with the single-node project, the TLS cluster with the cluster project.
+// The TLS node runs with the single-node project, the TLS cluster with the cluster project, the TLS
+// Sentinel set with the sentinel project.
 const projectSecureTargets = secureTargets.filter((secure) => targets.some((target) => target.name === secure.name));
 
 describe.each(projectSecureTargets)('TLS and ACL on $name', ({ url, ports, make }) => {
@@ -67,6 +78,23 @@ describe.each(projectSecureTargets)('TLS and ACL on $name', ({ url, ports, make 
     const error = await broker.connect().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NotConnectedError);
     expect((error as Error).message).toMatch(/WRONGPASS|invalid username-password/);
+    await broker.close();
+  });
+});
+
+describe.each(targets.filter((target) => target.name === 'sentinel'))('TLS and ACL on the sentinels ($name project)', () => {
+  it('fails with a clear error naming the sentinels, not the secret, on a wrong sentinel password', async () => {
+    const broker = new RedisSentinelBroker(`rediss://${user}:${password}@sentinel-master/0`, {
+      logger: null,
+      tls: { ca },
+      retryStrategy: () => null,
+      ...secureSentinel('not-the-sentinel-secret'),
+    });
+    const error = await broker.connect().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NotConnectedError);
+    expect((error as Error).message).toContain('127.0.0.1:26420');
+    expect((error as Error).message).toMatch(/WRONGPASS|invalid username-password/);
+    for (const secret of ['not-the-sentinel-secret', password]) expect(`${(error as Error).message} ${(error as Error).stack}`).not.toContain(secret);
     await broker.close();
   });
 });

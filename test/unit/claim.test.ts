@@ -13,6 +13,7 @@ function scripted(cursors: string[]): BlockingConnection & { sent: string[] } {
       return Promise.resolve([Buffer.from(cursors.shift() ?? '0-0'), [], []]);
     },
     interrupt: () => Promise.resolve(),
+    reconnects: 0,
     reset: () => Promise.resolve(),
     close: () => Promise.resolve(),
   };

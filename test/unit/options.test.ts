@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ListSub, OptionError, PubSub, RedisBroker, RedisRouter, SetupError, StreamSub } from '../../src/index.js';
+import { ListSub, OptionError, PubSub, RedisBroker, RedisRouter, RedisSentinelBroker, SetupError, StreamSub } from '../../src/index.js';
+import { TestRedisBroker } from '../../src/testing/index.js';
 import { resolveConnection } from '../../src/redis/options.js';
 
 const broker = () => new RedisBroker({ logger: null });
@@ -26,6 +27,13 @@ describe('wrong options fail at registration, naming the option', () => {
     ['bad url', () => new RedisBroker('http://localhost'), /`url` to be a redis:\/\/ or rediss:\/\/ URL/],
     ['bad port', () => new RedisBroker({ port: 0, logger: null }), /`port`/],
     ['router prefix', () => new RedisRouter({ prefix: 3 as never }), /`prefix` to be a string/],
+    ['Sentinel without sentinels', () => new RedisSentinelBroker({ sentinelMasterName: 'm' } as never), /`sentinels` to be a non-empty array.*required for RedisSentinelBroker/],
+    ['Sentinel with no sentinel', () => new RedisSentinelBroker('redis://x', { sentinels: [], sentinelMasterName: 'm' }), /`sentinels` to be a non-empty array/],
+    ['Sentinel with a bad sentinel', () => new RedisSentinelBroker('redis://x', { sentinels: [['h', 0]], sentinelMasterName: 'm' }), /`sentinels\[0\]` to be a \[host, port\] pair/],
+    ['Sentinel without a master name', () => new RedisSentinelBroker('redis://x', { sentinels: [['h', 26379]] } as never), /`sentinelMasterName`.*required for RedisSentinelBroker/],
+    ['Sentinel with an empty master name', () => new RedisSentinelBroker('redis://x', { sentinels: [['h', 26379]], sentinelMasterName: '' }), /`sentinelMasterName`/],
+    ['Sentinel option unknown', () => new RedisSentinelBroker('redis://x', { sentinels: [['h', 1]], sentinelMasterName: 'm', sentinelOptions: { pass: 'x' } as never }), /Unknown option `pass` for sentinelOptions/],
+    ['Sentinel option on RedisBroker', () => new RedisBroker({ sentinels: [['h', 1]] } as never), /Unknown option `sentinels` for the broker/],
   ])('%s', (_name, make, message) => {
     let error: unknown;
     try {
@@ -69,5 +77,28 @@ describe('connection options', () => {
     const explicit = resolveConnection('redis://a:1/1', { host: 'b', port: 2, db: 4, password: 'x', tls: false });
     expect(explicit).toMatchObject({ host: 'b', port: 2, db: 4, password: 'x', tls: undefined });
     expect(resolveConnection(undefined, {})).toMatchObject({ host: 'localhost', port: 6379, db: 0 });
+  });
+});
+
+describe('RedisSentinelBroker', () => {
+  it('runs under TestRedisBroker like any broker', async () => {
+    const broker = new RedisSentinelBroker('redis://:secret@ignored/0', { sentinels: [['127.0.0.1', 1]], sentinelMasterName: 'm', logger: null });
+    const handler = broker.subscriber({ list: 'jobs' }, (body: string) => body.toUpperCase());
+    await using tb = new TestRedisBroker(broker);
+    await tb.start();
+    await broker.publish('a', { list: 'jobs' });
+    expect((await tb.spy(handler).waitCall()).body).toBe('a');
+  });
+
+  it('describes the sentinels as its servers, without a secret', () => {
+    const broker = new RedisSentinelBroker('redis://:secret@ignored/2', {
+      sentinels: [['10.0.0.1', 26379], ['10.0.0.2', 26380]],
+      sentinelMasterName: 'm',
+      sentinelOptions: { password: 'sentinel-secret' },
+      logger: null,
+    });
+    const { server } = broker.describe();
+    expect(server).toEqual({ topology: 'sentinel', host: '10.0.0.1', port: 26379, tls: false, db: 2, nodes: ['10.0.0.1:26379', '10.0.0.2:26380'] });
+    expect(JSON.stringify(server)).not.toMatch(/secret/);
   });
 });

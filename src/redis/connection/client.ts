@@ -2,6 +2,7 @@
  * Creating ioredis clients from the resolved options, with the protocol pinned and a clear
  * error when Redis cannot be reached.
  */
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 import type { Logger } from '../../core/logger.js';
 import { NotConnectedError } from '../../core/errors.js';
@@ -35,8 +36,22 @@ export function clientOptions(config: ConnectionConfig, role: ClientRole) {
   } satisfies RedisOptions;
 }
 
-/** ioredis options of one connection. */
-export type ClientOptions = ReturnType<typeof clientOptions>;
+/** What a connection through Redis Sentinel sets besides (see connection/sentinel.ts). */
+export interface SentinelFields {
+  readonly sentinels?: Array<{ host: string; port: number }>;
+  readonly name?: string;
+  readonly role?: 'master';
+  readonly sentinelUsername?: string;
+  readonly sentinelPassword?: string;
+  readonly sentinelTLS?: TlsOptions;
+  readonly enableTLSForSentinelMode?: boolean;
+  readonly sentinelRetryStrategy?: (attempt: number) => number | null;
+  readonly failoverDetector?: boolean;
+  readonly reconnectOnError?: (error: Error) => boolean | 1 | 2;
+}
+
+/** ioredis options of one connection: to a server by address, or to the master Sentinel names. */
+export type ClientOptions = Omit<ReturnType<typeof clientOptions>, 'host' | 'port'> & { readonly host?: string; readonly port?: number } & SentinelFields;
 
 /** Options for a connection to one node of a cluster: the node's address is decided elsewhere. */
 export function nodeOptions(config: ConnectionConfig, role: ClientRole) {
@@ -85,7 +100,20 @@ export async function execAtomic(client: Redis | Cluster, commands: readonly Que
   return ((await multi.exec()) ?? []).map(([error, result]) => error ?? result);
 }
 
-/** Logs a client's connection errors (ioredis retries by itself; without a listener they would crash the process). */
+/**
+ * Logs a client's connection errors (ioredis retries by itself; without a listener they would
+ * crash the process): the first error of an outage, and the recovery, not every retry.
+ */
 export function reportErrors(client: Redis | Cluster, logger: Logger, label: string, role: ClientRole): void {
-  client.on('error', (error: Error) => logger.warn({ err: error, role }, `${label}: ${error.message}`));
+  let failing = false;
+  client.on('error', (error: Error) => {
+    if (failing) return;
+    failing = true;
+    logger.warn({ err: error, role }, `${label}: ${error.message}; reconnecting.`);
+  });
+  client.on('ready', () => {
+    if (!failing) return;
+    failing = false;
+    logger.info({ role }, `${label}: reconnected.`);
+  });
 }

@@ -59,6 +59,9 @@ export class ClusterStrategy implements ConnectionStrategy {
         this.#readers.delete(reader);
         await reader.close(force);
       },
+      get reconnects() {
+        return reader.reconnects;
+      },
     };
   }
 

@@ -41,7 +41,13 @@ export class NodeStrategy implements ConnectionStrategy {
 
   async openBlocking(): Promise<BlockingConnection> {
     const client = await this.#open('blocking');
-    const id = String(await client.call('CLIENT', 'ID'));
+    let id = String(await client.call('CLIENT', 'ID'));
+    let reconnects = 0;
+    client.on('ready', () => {
+      reconnects += 1;
+      // A new connection has a new ID: unblocking must name it.
+      client.call('CLIENT', 'ID').then((value) => (id = String(value)), () => undefined);
+    });
     return {
       send: (command, args) => client.callBuffer(command, ...args),
       interrupt: () => unblock(this.commands, id),
@@ -51,6 +57,9 @@ export class NodeStrategy implements ConnectionStrategy {
         await Promise.resolve();
       },
       close: (force) => this.#release(client, force),
+      get reconnects() {
+        return reconnects;
+      },
     };
   }
 
@@ -64,6 +73,17 @@ export class NodeStrategy implements ConnectionStrategy {
 
   exec(commands: readonly QueuedCommand[], atomic: boolean): Promise<unknown[]> {
     return atomic ? execAtomic(this.#commandClient(), commands) : sendEach(this.commands, commands);
+  }
+
+  /**
+   * Drops every connection; ioredis reconnects each (finding the server anew) and sends its
+   * pending commands again. For a topology whose server can change (Sentinel).
+   */
+  protected reconnectAll(): void {
+    for (const client of this.#clients) {
+      // A client still connecting asks where the server is anyway; interrupting that would end it.
+      if (client.status === 'ready' || client.status === 'connect') client.disconnect(true);
+    }
   }
 
   async close(): Promise<void> {

@@ -29,6 +29,7 @@ export class RoutedConnection implements BlockingConnection {
   #address: string | undefined;
   #opening: Promise<Redis> | undefined;
   #closed = false;
+  #opens = 0;
 
   constructor(cluster: Cluster, key: string, options: NodeOptions, logger: Logger) {
     this.#cluster = cluster;
@@ -36,6 +37,11 @@ export class RoutedConnection implements BlockingConnection {
     this.#slot = slotOf(key);
     this.#options = options;
     this.#logger = logger;
+  }
+
+  /** Connections opened after the first (to the same node or, after a move, to another). */
+  get reconnects(): number {
+    return Math.max(0, this.#opens - 1);
   }
 
   /** Where it is connected now, as `host:port`. */
@@ -102,6 +108,7 @@ export class RoutedConnection implements BlockingConnection {
     this.#clientId = String(await client.call('CLIENT', 'ID'));
     this.#client = client;
     this.#address = address;
+    this.#opens += 1;
     return client;
   }
 

@@ -20,6 +20,12 @@ export interface BlockingConnection {
   reset(): Promise<void>;
   /** Closes after the current command; `force` drops the socket at once. */
   close(force?: boolean): Promise<void>;
+  /**
+   * How often the connection was re-established since it opened. A reply that arrives after a
+   * reconnect may follow one that was lost with the old connection (a group read's entries are
+   * then pending, unseen): a reader compares the count before and after a read.
+   */
+  readonly reconnects: number;
 }
 
 /** The part of a Redis client the producer and subscribers use for non-blocking commands. */

@@ -90,7 +90,11 @@ export class StreamSubscriber extends ReadLoop {
     this.#claimedLast = false;
     const args = ['GROUP', this.#group.name, this.#group.consumer, 'COUNT', count, 'BLOCK', this.#source.pollingInterval];
     if (this.#source.noAck) args.push('NOACK');
+    const reconnects = connection.reconnects;
     const reply = (await connection.send('XREADGROUP', [...args, 'STREAMS', this.name, '>'])) as ReadReply;
+    // The read was sent again on a new connection: the first may have been answered into the void,
+    // leaving entries pending for us that nobody will hand us. Read our PEL again.
+    if (connection.reconnects !== reconnects) this.#cursor = '0';
     return this.#messages(toEntries(entriesOf(reply), 1));
   }
 

@@ -31,6 +31,7 @@ export class MemoryStrategy implements ConnectionStrategy {
       interrupt: unblock,
       reset: unblock,
       close: unblock,
+      reconnects: 0,
     });
   }
 

@@ -1,0 +1,200 @@
+/**
+ * Failover under a Sentinel-managed set, on a set of its own (the chaos one): a coordinated
+ * `SENTINEL FAILOVER`, a master killed with SIGKILL, a sentinel down. A stream group consumes and
+ * a publisher publishes throughout; the test prints the interruption and the duplicates.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RedisSentinelBroker, StreamSub } from '../../src/index.js';
+import { sentinelClient, sentinelOptions, uid } from '../helpers/redis.js';
+import { SENTINEL_SETS } from '../helpers/targets.js';
+import { eventually, Inbox } from '../helpers/wait.js';
+
+const set = SENTINEL_SETS['sentinel-chaos'];
+const DIR = process.env['REDSTREAM_REDIS_DIR'] ?? '/tmp/redstream-redis';
+const SCRIPTS = new URL('../../scripts/', import.meta.url).pathname;
+
+/** A connection to one sentinel of the set, closed after the test. */
+const opened: Redis[] = [];
+afterEach(() => {
+  for (const client of opened.splice(0)) client.disconnect();
+});
+function sentinel(index = 0): Redis {
+  const [host, port] = set.sentinels[index]!;
+  const client = new Redis({ host, port, protocol: 2, retryStrategy: () => 200, maxRetriesPerRequest: 1 });
+  client.on('error', () => undefined);
+  opened.push(client);
+  return client;
+}
+
+async function masterPort(): Promise<number> {
+  const [, port] = (await sentinel().call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', set.masterName)) as [string, string];
+  return Number(port);
+}
+
+/** The next `+switch-master` of this set that a sentinel announces, and when it was seen. */
+async function nextSwitch(): Promise<{ switched: Promise<{ to: number; at: number }> }> {
+  const listener = sentinel(1);
+  const switched = new Inbox<{ to: number; at: number }>();
+  listener.on('message', (_channel: string, text: string) => {
+    const [name, , , , port] = text.split(' ');
+    if (name === set.masterName) switched.push({ to: Number(port), at: Date.now() });
+  });
+  await listener.subscribe('+switch-master');
+  return { switched: switched.next(20_000) };
+}
+
+/** Our connections on a node, by client name. */
+async function ours(port: number, clientName: string): Promise<number> {
+  const node = new Redis({ port, host: '127.0.0.1', lazyConnect: true });
+  try {
+    await node.connect();
+    return ((await node.client('LIST')) as string).split('\n').filter((line) => line.includes(` name=${clientName} `)).length;
+  } finally {
+    node.disconnect();
+  }
+}
+
+/** Both nodes up, one master with its replica online, every sentinel agreeing: as redis:up leaves it. */
+async function healthy(): Promise<boolean> {
+  try {
+    const port = await masterPort();
+    const node = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    node.on('error', () => undefined);
+    const info = await node.info('replication').catch(() => '');
+    node.disconnect();
+    if (!info.includes('role:master') || !/slave0:.*state=online/.test(info)) return false;
+    for (let i = 0; i < set.sentinels.length; i += 1) {
+      const fields = (await sentinel(i).call('SENTINEL', 'MASTER', set.masterName)) as string[];
+      const flags = fields[fields.indexOf('flags') + 1];
+      if (fields[fields.indexOf('port') + 1] !== String(port) || flags !== 'master') return false;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A consumer group reading one stream while a publisher writes `total` messages, one at a time,
+ * calling `disrupt` once `at` of them were published.
+ */
+async function consumeThrough(disrupt: () => Promise<void>, options: { total: number; at: number }) {
+  const stream = uid('sentinel-failover');
+  const clientName = uid('sentinel-client').replace(/:/g, '-');
+  const broker = new RedisSentinelBroker('redis://sentinel-master/0', { ...sentinelOptions(set), logger: null, gracefulTimeout: 2000, clientName });
+  const seen = new Inbox<{ n: number; at: number }>();
+  broker.subscriber(new StreamSub(stream, { group: 'g', consumer: 'c', pollingInterval: 100 }), (n: number) => seen.push({ n, at: Date.now() }));
+  await broker.start();
+  const resolved = new Map<number, string>();
+  let failed = 0;
+  for (let n = 0; n < options.total; n += 1) {
+    if (n === options.at) await disrupt();
+    try {
+      resolved.set(n, await broker.publish(n, { stream }));
+    } catch {
+      failed += 1;
+    }
+    // Pacing, so the disruption falls in the middle of a steady flow.
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  return { broker, stream, clientName, seen, resolved, failed };
+}
+
+/** Longest pause between two consecutive first processings, in ms. */
+function interruption(seen: ReadonlyArray<{ at: number }>): number {
+  let longest = 0;
+  for (let i = 1; i < seen.length; i += 1) longest = Math.max(longest, seen[i]!.at - seen[i - 1]!.at);
+  return longest;
+}
+
+function duplicates(seen: ReadonlyArray<{ n: number }>): number {
+  return seen.length - new Set(seen.map((s) => s.n)).size;
+}
+
+describe('RedisSentinelBroker under failover', () => {
+  it('follows SENTINEL FAILOVER: every publish that resolved is processed, on the new master', async () => {
+    await eventually(healthy, 30_000, 'the Sentinel set healthy');
+    const before = await masterPort();
+    let switched: Promise<{ to: number; at: number }> | undefined;
+    const run = await consumeThrough(async () => {
+      ({ switched } = await nextSwitch());
+      await sentinel().call('SENTINEL', 'FAILOVER', set.masterName);
+    }, { total: 1500, at: 500 });
+    const { to, at } = await switched!;
+    expect(to).not.toBe(before);
+    await run.seen.until((items) => new Set(items.map((s) => s.n)).size >= run.resolved.size, 20_000, 'every resolved publish processed');
+    const processed = new Set(run.seen.items.map((s) => s.n));
+    expect([...run.resolved.keys()].filter((n) => !processed.has(n))).toEqual([]);
+    // Every connection moved: none left on the demoted master.
+    await eventually(async () => (await ours(before, run.clientName)) === 0, 10_000, 'no connection left on the demoted master');
+    // The command connection and the stream reader.
+    expect(await ours(to, run.clientName)).toBe(2);
+    const firstAfter = run.seen.items.find((s) => s.at >= at);
+    console.log(
+      `SENTINEL FAILOVER: longest pause in consumption ${interruption(run.seen.items)} ms; first message processed ` +
+        `${firstAfter ? firstAfter.at - at : '–'} ms after +switch-master; ${run.failed} publishes failed; ${duplicates(run.seen.items)} processed twice`,
+    );
+    await run.broker.close();
+  }, 60_000);
+
+  it('follows a master killed with SIGKILL: what the new master holds is processed; what Redis lost is counted', async () => {
+    await eventually(healthy, 30_000, 'the Sentinel set healthy');
+    const killed = await masterPort();
+    let switched: Promise<{ to: number; at: number }> | undefined;
+    const run = await consumeThrough(async () => {
+      ({ switched } = await nextSwitch());
+      process.kill(Number(readFileSync(`${DIR}/redis-${killed}.pid`, 'utf8')), 'SIGKILL');
+    }, { total: 2500, at: 500 });
+    try {
+      const { to, at } = await switched!;
+      expect(to).not.toBe(killed);
+      // Replication is asynchronous: an entry the old master acknowledged may never have reached
+      // the replica. Those are Redis's loss; everything the new master holds must be processed.
+      const raw = sentinelClient(set);
+      const held = new Set((await raw.xrange(run.stream, '-', '+')).map(([id]) => id));
+      raw.disconnect();
+      const lost = [...run.resolved].filter(([, id]) => !held.has(id)).map(([n]) => n);
+      const expected = [...run.resolved.keys()].filter((n) => !lost.includes(n));
+      await run.seen.until((items) => {
+        const processed = new Set(items.map((s) => s.n));
+        return expected.every((n) => processed.has(n));
+      }, 20_000, 'every publish the new master holds processed');
+      const firstAfter = run.seen.items.find((s) => s.at >= at);
+      console.log(
+        `SIGKILL of the master: longest pause in consumption ${interruption(run.seen.items)} ms; first message processed ` +
+          `${firstAfter ? firstAfter.at - at : '–'} ms after +switch-master; ${run.failed} publishes failed, ` +
+          `${lost.length} resolved but lost by Redis in the switch; ${duplicates(run.seen.items)} processed twice`,
+      );
+      expect(lost.length).toBeLessThan(run.resolved.size / 10);
+    } finally {
+      await run.broker.close();
+      // The killed node comes back as a replica of the new master, as redis:up would leave the set.
+      execFileSync('bash', [`${SCRIPTS}redis-node.sh`, 'plain', String(killed), String(await masterPort())]);
+      await eventually(healthy, 30_000, 'the Sentinel set healthy again');
+    }
+  }, 90_000);
+
+  it('works with one sentinel down, from the first one listed', async () => {
+    await eventually(healthy, 30_000, 'the Sentinel set healthy');
+    const [, port] = set.sentinels[0]!;
+    process.kill(Number(readFileSync(`${DIR}/redis-${port}.pid`, 'utf8')), 'SIGTERM');
+    await eventually(() => sentinel().ping().then(() => false, () => true), 10_000, 'the first sentinel down');
+    try {
+      const broker = new RedisSentinelBroker('redis://sentinel-master/0', { ...sentinelOptions(set), logger: null });
+      const list = uid('one-sentinel-down');
+      const got = new Inbox<string>();
+      broker.subscriber({ list }, (body: string) => got.push(body));
+      await broker.start();
+      await broker.publish('still here', { list });
+      expect(await got.next()).toBe('still here');
+      await broker.close();
+    } finally {
+      // Sentinel rewrote its configuration with what it learned; it restarts from there.
+      execFileSync('redis-server', [`${DIR}/sentinel-${port}.conf`, '--sentinel']);
+      await eventually(healthy, 30_000, 'the Sentinel set healthy again');
+    }
+  }, 60_000);
+});

@@ -38,7 +38,9 @@ function runOne(scenario: Scenario): Promise<Result | { error: string }> {
 const fmt = (n: number | undefined, digits = 0): string => (n === undefined || Number.isNaN(n) ? '' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
 
 function ratio(row: Result, rows: Result[], field: 'rate' | 'publishRate' | 'consumeRate', against: Result['impl']): number | undefined {
-  const peer = rows.find((r) => r.impl === against && r.scenario === row.scenario && r.topology === row.topology && r.payload === row.payload);
+  // A row with `compareTo` (a middleware's cost) is compared with redstream's own row without it.
+  const [impl, scenario] = row.compareTo ? ([row.impl, row.compareTo] as const) : ([against, row.scenario] as const);
+  const peer = rows.find((r) => r.impl === impl && r.scenario === scenario && r.topology === row.topology && r.payload === row.payload);
   const mine = row[field];
   const theirs = peer?.[field];
   return mine !== undefined && theirs ? Math.round((mine / theirs) * 100) / 100 : undefined;
@@ -49,7 +51,8 @@ function table(rows: Result[]): string {
   const lines = rows.map((r) => {
     const peerImpl = r.scenario.startsWith('jobs') ? 'bullmq' : 'raw ioredis';
     const vs = r.impl === 'redstream' ? [ratio(r, rows, 'rate', peerImpl), ratio(r, rows, 'publishRate', peerImpl)].map((x) => (x === undefined ? '–' : `${x}×`)).join(' / ') : '';
-    return `| ${r.scenario} | ${r.topology} | ${r.payload} | ${r.impl} | ${fmt(r.rate)} | ${fmt(r.publishRate)} | ${fmt(r.consumeRate)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.peakRssMb, 1)} | ${vs}${r.note ? ` ${r.note}` : ''} |`;
+    const against = r.compareTo ? ` (vs "${r.compareTo}")` : '';
+    return `| ${r.scenario} | ${r.topology} | ${r.payload} | ${r.impl} | ${fmt(r.rate)} | ${fmt(r.publishRate)} | ${fmt(r.consumeRate)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.peakRssMb, 1)} | ${vs}${against}${r.note ? ` ${r.note}` : ''} |`;
   });
   return [header, `|${'---|'.repeat(11)}`, ...lines].join('\n');
 }

@@ -1,21 +1,25 @@
 #!/usr/bin/env node
 // Fails when the architecture's import rules break:
-//   - layers: core → redis → testing | asyncapi | cli (never backwards; core never imports Redis)
+//   - layers: core → redis → testing | asyncapi | cli (never backwards; core never imports Redis);
+//     the opentelemetry and prometheus middlewares import core only
 //   - no import cycles between files of src/
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'src');
-const layers = ['core', 'redis', 'testing', 'asyncapi', 'cli'];
+const layers = ['core', 'redis', 'testing', 'asyncapi', 'cli', 'opentelemetry', 'prometheus'];
 const allowed = {
   core: ['core'],
   redis: ['core', 'redis'],
   testing: ['core', 'redis', 'testing'],
   asyncapi: ['core', 'redis', 'asyncapi'],
-  cli: ['core', 'redis', 'asyncapi', 'testing', 'cli'],
+  cli: ['core', 'redis', 'asyncapi', 'testing', 'cli', 'opentelemetry', 'prometheus'],
+  // Middlewares see messages and publishes only: no Redis.
+  opentelemetry: ['core', 'opentelemetry'],
+  prometheus: ['core', 'prometheus'],
 };
-const forbiddenPackages = { core: ['ioredis'] };
+const forbiddenPackages = { core: ['ioredis', '@opentelemetry/api', 'prom-client'], opentelemetry: ['ioredis'], prometheus: ['ioredis'] };
 
 function files(dir) {
   return readdirSync(dir).flatMap((name) => {

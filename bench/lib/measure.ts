@@ -124,6 +124,8 @@ export interface Result {
   readonly p99?: number;
   readonly peakRssMb: number;
   readonly note?: string;
+  /** The scenario this row's ratio is taken against (same implementation and topology), when not the raw loop. */
+  readonly compareTo?: string;
 }
 
 export function perSecond(count: number, fromMs: number, toMs: number): number {

@@ -1,15 +1,24 @@
 /**
  * redstream's side of every scenario.
  */
-import { ListSub, PubSub, RedisBroker, RedisClusterBroker, StreamSub, type Source } from '../../src/index.js';
+import { Registry } from 'prom-client';
+import { ListSub, PubSub, RedisBroker, RedisClusterBroker, StreamSub, type Middleware, type Source } from '../../src/index.js';
+import { RedisTelemetryMiddleware } from '../../src/opentelemetry/index.js';
+import { RedisPrometheusMiddleware } from '../../src/prometheus/index.js';
 import type { Scenario } from './scenario.js';
 import { Countdown, Latency, payload, peakRssMb, perSecond, rssMb, URLS, withInFlight, type Result } from './measure.js';
 
 type Body = { t: number } & Record<string, unknown>;
 
 function makeBroker(s: Scenario): RedisBroker {
-  const options = { logger: null, gracefulTimeout: 2000 };
+  const options = { logger: null, gracefulTimeout: 2000, middlewares: middlewares(s) };
   return s.topology === 'single' ? new RedisBroker(URLS.single, options) : new RedisClusterBroker(URLS.cluster, options);
+}
+
+function middlewares(s: Scenario): Middleware[] {
+  if (s.middleware === 'opentelemetry') return [new RedisTelemetryMiddleware()];
+  if (s.middleware === 'prometheus') return [new RedisPrometheusMiddleware({ registry: new Registry() })];
+  return [];
 }
 
 function sources(s: Scenario, key: string): Source[] {
@@ -71,6 +80,7 @@ export async function throughput(s: Scenario, key: string): Promise<Result> {
   await broker.close();
   return {
     scenario: s.id, impl: 'redstream', topology: s.topology, payload: s.payload, messages: s.messages,
+    ...(s.compareTo ? { compareTo: s.compareTo } : {}),
     rate: s.separate ? consumeRate : perSecond(s.messages, start, done.lastAt), publishRate, consumeRate,
     ...(s.separate ? {} : { p50: latency.percentile(50), p99: latency.percentile(99) }),
     peakRssMb: peakRssMb(),

@@ -22,6 +22,10 @@ export interface Scenario {
   readonly usePipeline?: boolean;
   /** Sample RSS every N consumed messages (the long run). */
   readonly rssEvery?: number;
+  /** A middleware on the broker, to measure its cost against the same scenario without it. */
+  readonly middleware?: 'opentelemetry' | 'prometheus';
+  /** The scenario (same implementation and topology) this row is compared with, instead of the raw loop. */
+  readonly compareTo?: string;
 }
 
 export function scenarios(quick: boolean): Scenario[] {
@@ -54,6 +58,12 @@ export function scenarios(quick: boolean): Scenario[] {
     }
     for (const impl of ['redstream', 'bullmq'] as const) {
       list.push({ ...base, id: 'jobs: stream group vs BullMQ', kind: impl === 'bullmq' ? 'jobs' : 'throughput', impl, topology, dest: 'stream-group', messages: quick ? 5000 : 50_000 });
+    }
+    // What each observability middleware costs: the stream group row with it on (OpenTelemetry
+    // with the API's no-op provider, as when no SDK is registered; Prometheus with a registry).
+    for (const middleware of ['opentelemetry', 'prometheus'] as const) {
+      const label = middleware === 'opentelemetry' ? 'OpenTelemetry, no-op provider' : 'Prometheus';
+      list.push({ ...base, id: `throughput stream-group + ${label}`, kind: 'throughput', impl: 'redstream', topology, dest: 'stream-group', messages: n, middleware, compareTo: 'throughput stream-group' });
     }
     for (const callers of [1, 100]) {
       list.push({ ...base, id: `rpc ${callers} caller${callers > 1 ? 's' : ''}`, kind: 'rpc', impl: 'redstream', topology, dest: 'channel', inFlight: callers, messages: callers === 1 ? (quick ? 300 : 3000) : quick ? 1000 : 20_000 });

@@ -6,7 +6,7 @@
 import { AckPolicy } from './ack.js';
 import { decodeBody } from './codec/body.js';
 import { AckMessage, ControlFlowError, NackMessage, rejectWith, RejectMessage, SkipMessage } from './errors.js';
-import type { Logger } from './logger.js';
+import { silentLogger, type Logger } from './logger.js';
 import { AckStatus, SETTLED, type Message } from './message.js';
 import { compose, consumeScopes, instantiate, type Middleware, type MiddlewareLike, type Settlement, type SubscriberInfo } from './middleware.js';
 import { toResponse, type Response } from './response.js';
@@ -57,6 +57,7 @@ export interface ConsumeOutcome {
 }
 
 const NO_MIDDLEWARES: readonly Middleware[] = Object.freeze([]);
+const NOTHING: Promise<unknown> = Promise.resolve(undefined);
 
 /**
  * Runs one message through the pipeline and settles it per the ack policy. Completes once the
@@ -71,6 +72,7 @@ export function consume(config: ConsumerConfig, message: Message): ConsumeOutcom
   }
   let result: unknown;
   try {
+    if (config.logger !== silentLogger) config.logger.info(messageContext(config, message), 'Received');
     reportCorruption(config, message);
     const body = decode(message);
     message.body = body;
@@ -103,6 +105,7 @@ function reply(config: ConsumerConfig, message: Message, result: unknown): Consu
 }
 
 function outcome(config: ConsumerConfig, message: Message, error: unknown, result: unknown): ConsumeOutcome {
+  if (config.logger !== silentLogger) config.logger.info(messageContext(config, message), 'Processed');
   return { error: error instanceof ControlFlowError ? undefined : error, result, settled: settle(config, message, error) };
 }
 
@@ -113,16 +116,35 @@ async function consumeThroughMiddlewares(config: ConsumerConfig, message: Messag
   let error: unknown;
   let result: unknown;
   try {
+    if (config.logger !== silentLogger) config.logger.info(messageContext(config, message), 'Received');
     reportCorruption(config, message);
-    for (const m of middlewares) if (m.onReceive) await m.onReceive(message);
+    for (const m of middlewares) {
+      // Only a hook that returns a promise costs a wait.
+      const received = m.onReceive?.(message);
+      if (received) await received;
+    }
     if (config.ackPolicy === AckPolicy.ACK_FIRST) await message.ack();
-    const run = compose(consumeScopes(middlewares), (msg) => invoke(config, msg));
-    result = await run(message);
-    if (result !== undefined) await config.emit(toResponse(result), message, middlewares);
+    const scopes = consumeScopes(middlewares);
+    if (scopes.length === 0) {
+      result = invoke(config, message);
+      if (isThenable(result)) result = await result;
+      if (result !== undefined) await config.emit(toResponse(result), message, middlewares);
+    } else {
+      // Replies and publishers run inside the consume scopes, so a scope (a trace span) covers them.
+      await compose(scopes, (msg: Message) => {
+        const handled = (value: unknown): Promise<unknown> => {
+          result = value;
+          return value === undefined ? NOTHING : config.emit(toResponse(value), msg, middlewares).then(() => value);
+        };
+        const value = invoke(config, msg);
+        return isThenable(value) ? Promise.resolve(value).then(handled) : handled(value);
+      })(message);
+    }
   } catch (caught) {
     error = caught;
   }
-  const done = outcome(config, message, await afterProcessed(middlewares, error, message, config.logger), result);
+  const failure = middlewares.some((m) => m.afterProcessed !== undefined) ? await afterProcessed(middlewares, error, message, config) : error;
+  const done = outcome(config, message, failure, result);
   if (middlewares.some((m) => m.afterSettled !== undefined)) void reportSettlement(config, middlewares, message, done, started);
   return done;
 }
@@ -150,7 +172,7 @@ async function reportSettlement(config: ConsumerConfig, middlewares: readonly Mi
     try {
       await middleware.afterSettled(settlement, message);
     } catch (hookError) {
-      config.logger.error({ err: hookError, subscriber: config.name, messageId: message.messageId }, 'afterSettled middleware hook failed');
+      config.logger.error({ ...messageContext(config, message), err: hookError }, 'afterSettled middleware hook failed');
     }
   }
 }
@@ -173,9 +195,15 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return value instanceof Promise || (typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function');
 }
 
-async function invoke(config: ConsumerConfig, message: Message): Promise<unknown> {
-  let body = decode(message);
-  if (config.schema) body = await validateBody(config, message, body);
+/** Decodes, validates and calls the handler; a promise only when validation or the handler makes one. */
+function invoke(config: ConsumerConfig, message: Message): unknown {
+  const body = decode(message);
+  if (config.schema) {
+    return validateBody(config, message, body).then((valid) => {
+      message.body = valid;
+      return config.handler(valid, message);
+    });
+  }
   message.body = body;
   return config.handler(body, message);
 }
@@ -200,14 +228,14 @@ function reportCorruption(config: ConsumerConfig, message: Message): void {
   for (const item of message.items) {
     if (item.corruption !== undefined) {
       config.logger.warn(
-        { subscriber: config.name, messageId: message.messageId, reason: item.corruption },
+        { ...messageContext(config, message), reason: item.corruption },
         `Message looked like a FastStream envelope but could not be read (${item.corruption}); delivering its raw bytes.`,
       );
     }
   }
 }
 
-async function afterProcessed(middlewares: readonly Middleware[], error: unknown, message: Message, logger: Logger): Promise<unknown> {
+async function afterProcessed(middlewares: readonly Middleware[], error: unknown, message: Message, config: ConsumerConfig): Promise<unknown> {
   let current = error;
   for (let i = middlewares.length - 1; i >= 0; i -= 1) {
     const middleware = middlewares[i];
@@ -215,7 +243,7 @@ async function afterProcessed(middlewares: readonly Middleware[], error: unknown
     try {
       if ((await middleware.afterProcessed(current, message)) === true) current = undefined;
     } catch (hookError) {
-      logger.error({ err: hookError, messageId: message.messageId }, 'afterProcessed middleware hook failed');
+      config.logger.error({ ...messageContext(config, message), err: hookError }, 'afterProcessed middleware hook failed');
     }
   }
   return current;
@@ -248,7 +276,7 @@ function settle(config: ConsumerConfig, message: Message, error: unknown): Promi
  * settlement could not be sent: the entry then stays pending and is redelivered.
  */
 async function settleFailure(config: ConsumerConfig, message: Message, error: unknown): Promise<void> {
-  const context = { subscriber: config.name, messageId: message.messageId };
+  const context = messageContext(config, message);
   if (error instanceof ControlFlowError) {
     config.logger.info(context, `${error.name}: ${error.message}`);
   } else {
@@ -273,4 +301,9 @@ function errorName(error: unknown): string {
 
 function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** What every log line about a message carries: subscriber, destination, message and correlation ids. */
+function messageContext(config: ConsumerConfig, message: Message): Record<string, unknown> {
+  return { subscriber: config.name, destination: message.source.name, messageId: message.messageId, correlationId: message.correlationId };
 }

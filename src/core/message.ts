@@ -35,6 +35,20 @@ const NO_IDS: readonly string[] = Object.freeze([]);
 const EMPTY_RECORD: Readonly<Record<string, string>> = Object.freeze({});
 const EMPTY_BODY = Buffer.alloc(0);
 
+/**
+ * What a subscriber was registered as, for middlewares and logs: a bounded label for metrics (a pattern's
+ * template, never each concrete channel) and how it reads.
+ */
+export interface SubscriberInfo {
+  /** The full name as registered, with router prefixes: a channel, pattern template, list or stream. */
+  readonly name: string;
+  /** `channel`, `pattern`, `sharded` (sharded Pub/Sub), `list` or `stream`. */
+  readonly kind: 'channel' | 'pattern' | 'sharded' | 'list' | 'stream';
+  /** The consumer group of a stream subscriber. */
+  readonly group: string | undefined;
+  readonly batch: boolean;
+}
+
 /** Where a message came from. */
 export interface MessageSource {
   readonly kind: 'channel' | 'list' | 'stream' | 'reply';
@@ -54,6 +68,8 @@ export interface MessageInit {
   readonly deliveryCount?: number | undefined;
   readonly settler?: Settler | undefined;
   readonly raw?: unknown;
+  /** The subscriber that received it. */
+  readonly subscriber?: SubscriberInfo | undefined;
 }
 
 /**
@@ -72,6 +88,11 @@ export class Message<Body = unknown> {
   /** How often the entry was delivered to the group (stream groups only). */
   readonly deliveryCount: number | undefined;
   readonly source: MessageSource;
+  /**
+   * The subscriber that received it, as registered (a pattern's template, not the concrete
+   * channel: see `source.name` for that); undefined for a reply to `request()`.
+   */
+  readonly subscriber: SubscriberInfo | undefined;
   /** The transport's own representation, for debugging. */
   readonly raw: unknown;
   /** Payload bytes (after the envelope); one per item for a batch. */
@@ -94,6 +115,7 @@ export class Message<Body = unknown> {
     this.path = init.path ?? EMPTY_RECORD;
     this.deliveryCount = init.deliveryCount;
     this.source = init.source;
+    this.subscriber = init.subscriber;
     this.raw = init.raw;
     this.rawBody = init.batch ? init.items.map((item) => item.payload) : (first?.payload ?? EMPTY_BODY);
     this.body = undefined as Body;

@@ -3,8 +3,10 @@
  * (shared by every message) or a factory called once per message or publish, like
  * FastStream's `BaseMiddleware(msg, context=...)`.
  */
-import { RedstreamError, ErrorCode } from './errors.js';
-import type { Message } from './message.js';
+import { RedstreamError, ErrorCode, rejectWith } from './errors.js';
+import type { Message, SubscriberInfo } from './message.js';
+
+export type { SubscriberInfo } from './message.js';
 
 /** What a publish looks like while it passes through `publishScope`. */
 export interface PublishCommand {
@@ -25,19 +27,6 @@ export interface PublishCommand {
   replyTo: string;
 }
 
-/**
- * What a subscriber was registered as, for middlewares: a bounded label for metrics (a pattern's
- * template, never each concrete channel) and how it reads.
- */
-export interface SubscriberInfo {
-  /** The full name as registered, with router prefixes: a channel, pattern template, list or stream. */
-  readonly name: string;
-  /** `channel`, `pattern`, `sharded` (sharded Pub/Sub), `list` or `stream`. */
-  readonly kind: 'channel' | 'pattern' | 'sharded' | 'list' | 'stream';
-  /** The consumer group of a stream subscriber. */
-  readonly group: string | undefined;
-  readonly batch: boolean;
-}
 
 /** How a message ended, as {@link Middleware.afterSettled} sees it. */
 export const SettleStatus = {
@@ -105,20 +94,33 @@ export type MiddlewareFactory = (context: MiddlewareContext) => Middleware;
 /** A middleware shared by every message, or a factory that makes one per message or publish. */
 export type MiddlewareLike = Middleware | MiddlewareFactory;
 
-const NO_MIDDLEWARES: readonly Middleware[] = Object.freeze([]);
 const perMessage = new WeakMap<Message, readonly Middleware[]>();
+/** Middleware lists made only of objects: they are their own instances, for every message. */
+const staticLists = new WeakSet<readonly MiddlewareLike[]>();
 
 /**
- * The middlewares instantiated for a message being consumed (what it publishes, its replies and
- * its dead letter go through their publishScopes); none when its subscriber has none.
+ * The middlewares a message being consumed runs with (what it publishes, its replies and its
+ * dead letter go through their publishScopes): the instances made for it when its chain has
+ * factories, else `chain` itself.
  */
-export function middlewaresOf(message: Message): readonly Middleware[] {
-  return perMessage.get(message) ?? NO_MIDDLEWARES;
+export function middlewaresOf(message: Message, chain: readonly MiddlewareLike[]): readonly Middleware[] {
+  return perMessage.get(message) ?? (isStatic(chain) ? (chain as readonly Middleware[]) : instantiate(chain, message, message.subscriber));
 }
 
-/** Turns factories into instances for one message or publish. */
-export function instantiate(middlewares: readonly MiddlewareLike[], message: Message | undefined, subscriber?: SubscriberInfo): Middleware[] {
-  if (middlewares.length === 0) return [];
+/** Whether the list holds no factory (then instantiating it changes nothing). */
+export function isStatic(middlewares: readonly MiddlewareLike[]): boolean {
+  if (staticLists.has(middlewares)) return true;
+  if (middlewares.some((m) => typeof m === 'function')) return false;
+  staticLists.add(middlewares);
+  return true;
+}
+
+/**
+ * Turns factories into instances for one message or publish. A list without factories is
+ * returned as it is: its objects serve every message.
+ */
+export function instantiate(middlewares: readonly MiddlewareLike[], message: Message | undefined, subscriber?: SubscriberInfo): readonly Middleware[] {
+  if (isStatic(middlewares)) return middlewares as readonly Middleware[];
   const context: MiddlewareContext = { message, subscriber };
   const instances = middlewares.map((m) => (typeof m === 'function' ? m(context) : m));
   if (message) perMessage.set(message, instances);
@@ -136,30 +138,44 @@ export function compose<T, R>(scopes: ReadonlyArray<Scope<T, R>>, last: (value: 
   return (value: T) => {
     const dispatch = (index: number, current: T): Promise<R> => {
       const scope = scopes[index];
-      if (!scope) return last(current);
-      let called = false;
-      return scope((next: T) => {
-        if (called) {
-          return Promise.reject(new RedstreamError(ErrorCode.MIDDLEWARE, 'next() called more than once in one middleware scope.'));
-        }
-        called = true;
-        return dispatch(index + 1, next);
-      }, current);
+      // A synchronous throw (a handler's, a scope's) becomes a rejection the scopes around it see.
+      try {
+        if (!scope) return last(current);
+        let called = false;
+        return scope((next: T) => {
+          if (called) {
+            return Promise.reject(new RedstreamError(ErrorCode.MIDDLEWARE, 'next() called more than once in one middleware scope.'));
+          }
+          called = true;
+          return dispatch(index + 1, next);
+        }, current);
+      } catch (error) {
+        return rejectWith(error);
+      }
     };
     return dispatch(0, value);
   };
 }
 
-/** The consume scopes of instantiated middlewares, bound to them. */
-export function consumeScopes(middlewares: readonly Middleware[]): Array<Scope<Message, unknown>> {
-  const scopes: Array<Scope<Message, unknown>> = [];
-  for (const m of middlewares) if (m.consumeScope) scopes.push(m.consumeScope.bind(m));
+const consumeCache = new WeakMap<readonly Middleware[], ReadonlyArray<Scope<Message, unknown>>>();
+const publishCache = new WeakMap<readonly Middleware[], ReadonlyArray<Scope<PublishCommand, unknown>>>();
+
+/** The consume scopes of instantiated middlewares, bound to them (once per list). */
+export function consumeScopes(middlewares: readonly Middleware[]): ReadonlyArray<Scope<Message, unknown>> {
+  let scopes = consumeCache.get(middlewares);
+  if (!scopes) {
+    scopes = middlewares.filter((m) => m.consumeScope !== undefined).map((m) => m.consumeScope!.bind(m));
+    consumeCache.set(middlewares, scopes);
+  }
   return scopes;
 }
 
-/** The publish scopes of instantiated middlewares, bound to them. */
-export function publishScopes(middlewares: readonly Middleware[]): Array<Scope<PublishCommand, unknown>> {
-  const scopes: Array<Scope<PublishCommand, unknown>> = [];
-  for (const m of middlewares) if (m.publishScope) scopes.push(m.publishScope.bind(m));
+/** The publish scopes of instantiated middlewares, bound to them (once per list). */
+export function publishScopes(middlewares: readonly Middleware[]): ReadonlyArray<Scope<PublishCommand, unknown>> {
+  let scopes = publishCache.get(middlewares);
+  if (!scopes) {
+    scopes = middlewares.filter((m) => m.publishScope !== undefined).map((m) => m.publishScope!.bind(m));
+    publishCache.set(middlewares, scopes);
+  }
   return scopes;
 }

@@ -117,10 +117,18 @@ export class RedisBroker extends RedisRegistrator {
     return this.close();
   }
 
-  /** Whether Redis answers PING within `timeout` ms; false when not connected. */
+  /**
+   * Whether Redis answers PING within `timeout` ms: false when not connected, on any error, or
+   * when the answer is late. Never throws, never waits past the timeout (for health checks).
+   */
   async ping(timeout = 3000): Promise<boolean> {
     if (this.state !== 'connected' && this.state !== 'running') return false;
-    const pong = this.#strategy.commands.send('PING', '', []).then((reply) => String(reply) === 'PONG', () => false);
+    let pong: Promise<boolean>;
+    try {
+      pong = this.#strategy.commands.send('PING', '', []).then((reply) => String(reply) === 'PONG', () => false);
+    } catch {
+      return false;
+    }
     if (!(await settlesWithin(pong, timeout))) return false;
     return pong;
   }

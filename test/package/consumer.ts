@@ -2,12 +2,16 @@
 // scripts/check-dts.mjs, with skipLibCheck off: the published declarations must stand on their own.
 import { RedisBroker, RedisClusterBroker, StreamSub, type BrokerDescription, type Middleware, type Settlement } from 'redstream';
 import { decodeEnvelope, encodeMessage } from 'redstream/codec';
+import { RedisTelemetryMiddleware } from 'redstream/opentelemetry';
+import { RedisPrometheusMiddleware } from 'redstream/prometheus';
 import { TestRedisBroker } from 'redstream/testing';
+import { Registry } from 'prom-client';
 
 const broker: RedisBroker = new RedisClusterBroker('redis://127.0.0.1:7000', { startupNodes: [['127.0.0.1', 7001]], logger: null });
 const seen: Settlement[] = [];
 const metrics: Middleware = { afterSettled: (settlement) => void seen.push(settlement) };
-broker.subscriber(new StreamSub('orders', { group: 'g', consumer: 'c' }), { middlewares: [metrics] }, (order: { id: string }) => order.id);
+const observed = [new RedisTelemetryMiddleware(), new RedisPrometheusMiddleware({ registry: new Registry() })];
+broker.subscriber(new StreamSub('orders', { group: 'g', consumer: 'c' }), { middlewares: [metrics, ...observed] }, (order: { id: string }) => order.id);
 const description: BrokerDescription = broker.describe();
 const tb = new TestRedisBroker(broker);
 export const checks = [description.subscribers[0]?.kind, decodeEnvelope(encodeMessage('x', { correlationId: 'c' })).headers, tb.redis];

@@ -132,9 +132,9 @@ export class RedisProducer {
     const { destination, options } = publish;
     const correlationId = options.correlationId ?? this.#host.idGenerator();
     const maxlen = options.maxlen ?? destination.maxlen;
-    const middlewares = publish.scope ?? this.#host.middlewares;
-    // Without middlewares nothing can change the publish: encode and send, no command object.
-    if (middlewares.length === 0) {
+    // Without publish scopes nothing can change the publish: encode and send, no command object.
+    const scopes = publishScopes(publish.scope ?? instantiate(this.#host.middlewares, undefined));
+    if (scopes.length === 0) {
       return this.#send(destination, publish.body, publish.batch, { correlationId, replyTo: options.replyTo, headers: options.headers }, maxlen, options.pipeline);
     }
     const command: PublishCommand = {
@@ -147,7 +147,6 @@ export class RedisProducer {
       correlationId,
       replyTo: options.replyTo ?? '',
     };
-    const scopes = publishScopes(publish.scope ?? instantiate(this.#host.middlewares, undefined));
     const run = compose(scopes, (cmd: PublishCommand) =>
       this.#send(destination, cmd.body, cmd.batch, { correlationId: cmd.correlationId, replyTo: cmd.replyTo, headers: cmd.headers }, maxlen, options.pipeline),
     );

@@ -44,6 +44,7 @@ export class ChannelSubscriber implements RuntimeSubscriber {
     this.#unsubscribe = await this.#hub.subscribe(kind, this.#template.address, (channel, payload) => {
       this.#queue.push(
         new Message({
+          subscriber: this.#config.subscriber,
           source: { kind: 'channel', name: channel },
           items: [parseWire(payload)],
           batch: false,

@@ -55,6 +55,7 @@ export class ListSubscriber extends ReadLoop {
   /** `raw`: what was popped (the element, or every element of a batch). */
   #message(values: Buffer[], raw: Buffer | Buffer[] = values): Message {
     return new Message({
+      subscriber: this.deps.config.subscriber,
       source: this.#messageSource,
       items: values.map(parseWire),
       batch: this.#source.batch,

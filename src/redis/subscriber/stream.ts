@@ -1,6 +1,6 @@
 import { GroupNotFoundError, SetupError } from '../../core/errors.js';
 import { Message, type MessageSource, type Settler } from '../../core/message.js';
-import { instantiate, middlewaresOf } from '../../core/middleware.js';
+import { instantiate, middlewaresOf, type MiddlewareLike } from '../../core/middleware.js';
 import type { BlockingConnection } from '../connection/strategy.js';
 import { withHashTag } from '../hashtag.js';
 import type { AckBatcher } from '../producer/acks.js';
@@ -50,7 +50,7 @@ export class StreamSubscriber extends ReadLoop {
     if (source.group !== undefined && source.consumer !== undefined) {
       this.#group = { name: source.group, consumer: source.consumer };
       const route: DeadLetterRoute = { stream: source.name, group: source.group, deadLetter: source.deadLetter };
-      this.#deadLetter = new DeadLetters(deps.producer, route, deps.producer.acks(source.name, source.group));
+      this.#deadLetter = new DeadLetters(deps.producer, route, deps.producer.acks(source.name, source.group), deps.config.middlewares);
     }
     if (source.minIdleTime !== undefined) {
       const interval = Math.min(Math.max(Math.floor(source.minIdleTime / 2), source.pollingInterval), 30_000);
@@ -175,6 +175,7 @@ export class StreamSubscriber extends ReadLoop {
     const ids = single ? [entries[0]!.id] : entries.map((entry) => entry.id);
     const group = this.#group && !this.#source.noAck ? this.#group : undefined;
     return new Message({
+      subscriber: this.deps.config.subscriber,
       source: this.#messageSource,
       items: single ? [entries[0]!.wire] : entries.map((entry) => entry.wire),
       batch: this.#source.batch,
@@ -213,13 +214,16 @@ export class StreamSubscriber extends ReadLoop {
 /** A group's acknowledgement path and where its dead letters go, through the producer. */
 class DeadLetters {
   readonly acks: AckBatcher;
+  /** The subscriber's middlewares: its dead letters pass through their publishScopes. */
+  readonly chain: readonly MiddlewareLike[];
   readonly #producer: RedisProducer;
   readonly #route: DeadLetterRoute;
 
-  constructor(producer: RedisProducer, route: DeadLetterRoute, acks: AckBatcher) {
+  constructor(producer: RedisProducer, route: DeadLetterRoute, acks: AckBatcher, chain: readonly MiddlewareLike[]) {
     this.#producer = producer;
     this.#route = route;
     this.acks = acks;
+    this.chain = chain;
   }
 
   /** Whether dead letters go to a stream (else they are dropped after an error log). */
@@ -255,12 +259,12 @@ class EntrySettler implements Settler {
     const limit = this.#limit;
     const spent = limit === undefined ? [] : this.#entries.filter((e) => (e.deliveryCount ?? 0) >= limit);
     if (spent.length === 0) return undefined;
-    await this.#deadLetter.move(spent, 'max-deliveries', reason, middlewaresOf(message));
+    await this.#deadLetter.move(spent, 'max-deliveries', reason, middlewaresOf(message, this.#deadLetter.chain));
     return 'dead-lettered';
   }
 
   async reject(reason: unknown, message: Message): Promise<void | 'dead-lettered'> {
-    await this.#deadLetter.move(this.#entries, 'rejected', reason, middlewaresOf(message));
+    await this.#deadLetter.move(this.#entries, 'rejected', reason, middlewaresOf(message, this.#deadLetter.chain));
     return this.#deadLetter.routed ? 'dead-lettered' : undefined;
   }
 }

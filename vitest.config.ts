@@ -4,6 +4,7 @@ import { configDefaults, defineConfig, type TestProjectInlineConfiguration } fro
  * One project per target (`npx vitest run --project <name>`; `vitest run` runs them all):
  *
  * - unit: no Redis at all;
+ * - browser: the AsyncAPI docs page in Debian's Chromium (/usr/bin/chromium, or CHROMIUM_PATH); no Redis;
  * - memory, single, cluster, sentinel: the shared behaviour suites (test/redis) on that target only,
  *   plus the files only that target can run;
  * - chaos: the tests that kill processes or move slots, on their own.
@@ -41,13 +42,15 @@ export default defineConfig({
     reporters: ['default', './test/helpers/summary-reporter.ts'],
     projects: [
       project('unit', { include: ['test/unit/**/*.test.ts'], needs: [] }),
+      project('browser', { include: ['test/browser/**/*.test.ts'], needs: [] }),
       project('memory', {
         include: [...behaviour, ...onlyMemory],
         exclude: [...chaos, ...onlySingle, ...onlyCluster, ...onlyReal],
         targets: ['memory'],
         needs: [],
       }),
-      project('single', { include: behaviour, exclude: [...chaos, ...onlyCluster], targets: ['single'], needs: ['single', 'tls-single'] }),
+      // The CLI runs as a child process against the single node.
+      project('single', { include: [...behaviour, 'test/cli/**/*.test.ts'], exclude: [...chaos, ...onlyCluster], targets: ['single'], needs: ['single', 'tls-single'] }),
       project('cluster', { include: behaviour, exclude: [...chaos, ...onlySingle], targets: ['cluster'], needs: ['cluster', 'tls-cluster'] }),
       project('sentinel', {
         include: behaviour,

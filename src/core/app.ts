@@ -6,8 +6,12 @@ export interface AppBroker {
   stop(): Promise<void>;
 }
 
-/** A startup or shutdown hook; the app awaits it before going on. */
-export type Hook = () => void | Promise<void>;
+/**
+ * A startup or shutdown hook; the app awaits it before going on. `options` are the extra
+ * `--key value` options of `redstream run` (empty otherwise), as FastStream passes them to
+ * `on_startup` hooks.
+ */
+export type Hook = (options: Readonly<Record<string, string>>) => void | Promise<void>;
 
 /**
  * Options for {@link App}.
@@ -76,7 +80,7 @@ export class App {
    * Starts, waits for a signal or {@link exit}, then shuts down gracefully. Signal handlers are
    * installed before startup, so a signal during startup shuts down once startup finished.
    */
-  async run(): Promise<void> {
+  async run(options: Readonly<Record<string, string>> = {}): Promise<void> {
     const stopRequested = new Promise<void>((resolve) => {
       const onSignal = (signal: NodeJS.Signals): void => {
         this.#logger.info({ signal }, `Received ${signal}`);
@@ -90,13 +94,13 @@ export class App {
       if (this.#exitRequested) this.#exit();
     });
     try {
-      await this.startup();
+      await this.startup(options);
     } catch (error) {
       this.#exit?.();
       throw error;
     }
     await stopRequested;
-    await this.shutdown();
+    await this.shutdown(options);
   }
 
   /** Makes {@link run} shut down, as a signal would. */
@@ -106,20 +110,20 @@ export class App {
   }
 
   /** onStartup hooks, broker start, afterStartup hooks. */
-  async startup(): Promise<void> {
+  async startup(options: Readonly<Record<string, string>> = {}): Promise<void> {
     this.#logger.info({}, 'redstream app starting...');
-    for (const hook of this.#hooks.onStartup) await hook();
+    for (const hook of this.#hooks.onStartup) await hook(options);
     await this.broker.start();
-    for (const hook of this.#hooks.afterStartup) await hook();
+    for (const hook of this.#hooks.afterStartup) await hook(options);
     this.#logger.info({}, 'redstream app started successfully; press Ctrl+C to exit');
   }
 
   /** onShutdown hooks, broker stop, afterShutdown hooks. */
-  async shutdown(): Promise<void> {
+  async shutdown(options: Readonly<Record<string, string>> = {}): Promise<void> {
     this.#logger.info({}, 'redstream app shutting down...');
-    for (const hook of this.#hooks.onShutdown) await hook();
+    for (const hook of this.#hooks.onShutdown) await hook(options);
     await this.broker.stop();
-    for (const hook of this.#hooks.afterShutdown) await hook();
+    for (const hook of this.#hooks.afterShutdown) await hook(options);
     this.#logger.info({}, 'redstream app shut down gracefully');
   }
 }

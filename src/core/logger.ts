@@ -39,8 +39,16 @@ const noop = (): void => undefined;
 /** A logger that drops everything. */
 export const silentLogger: Logger = { debug: noop, info: noop, warn: noop, error: noop };
 
-/** `undefined` → console, `null` → silent, else the given logger. */
+/**
+ * `undefined` → console (at the level in `REDSTREAM_LOG_LEVEL`, which `redstream run --log-level`
+ * sets, else `info`), `null` → silent, else the given logger.
+ */
 export function resolveLogger(logger: Logger | null | undefined): Logger {
   if (logger === null) return silentLogger;
-  return logger ?? consoleLogger();
+  return logger ?? consoleLogger(envLevel());
+}
+
+function envLevel(): LogLevel {
+  const level = process.env['REDSTREAM_LOG_LEVEL'];
+  return level !== undefined && level in LogLevel ? (level as LogLevel) : 'info';
 }

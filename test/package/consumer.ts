@@ -1,6 +1,7 @@
 // Compiled against the built package (dist/*.d.ts, through package.json "exports") by
 // scripts/check-dts.mjs, with skipLibCheck off: the published declarations must stand on their own.
 import { RedisBroker, RedisClusterBroker, StreamSub, type BrokerDescription, type Middleware, type Settlement } from 'redstream';
+import { asyncapi } from 'redstream/asyncapi';
 import { decodeEnvelope, encodeMessage } from 'redstream/codec';
 import { RedisTelemetryMiddleware } from 'redstream/opentelemetry';
 import { RedisPrometheusMiddleware } from 'redstream/prometheus';
@@ -14,4 +15,4 @@ const observed = [new RedisTelemetryMiddleware(), new RedisPrometheusMiddleware(
 broker.subscriber(new StreamSub('orders', { group: 'g', consumer: 'c' }), { middlewares: [metrics, ...observed] }, (order: { id: string }) => order.id);
 const description: BrokerDescription = broker.describe();
 const tb = new TestRedisBroker(broker);
-export const checks = [description.subscribers[0]?.kind, decodeEnvelope(encodeMessage('x', { correlationId: 'c' })).headers, tb.redis];
+export const checks = [asyncapi(broker, { title: 'x' })['asyncapi'], description.subscribers[0]?.kind, decodeEnvelope(encodeMessage('x', { correlationId: 'c' })).headers, tb.redis];

@@ -1,4 +1,4 @@
-import { BrokerClosedError } from './errors.js';
+import { BrokerClosedError, NotConnectedError } from './errors.js';
 
 /** Where a broker is in its lifecycle. */
 export const BrokerState = {
@@ -27,6 +27,8 @@ export interface LifecycleSteps {
 export class Lifecycle {
   readonly #steps: LifecycleSteps;
   #state: BrokerState = BrokerState.IDLE;
+  /** Set by stop(): publishing no longer connects by itself (a stopped service should be able to exit). */
+  #stopped = false;
   #queue: Promise<void> = Promise.resolve();
 
   constructor(steps: LifecycleSteps) {
@@ -38,11 +40,15 @@ export class Lifecycle {
   }
 
   connect(): Promise<void> {
-    return this.#serialize(() => this.#connect('connect'));
+    return this.#serialize(() => {
+      this.#stopped = false;
+      return this.#connect('connect');
+    });
   }
 
   start(): Promise<void> {
     return this.#serialize(async () => {
+      this.#stopped = false;
       await this.#connect('start');
       if (this.#state === BrokerState.RUNNING) return;
       try {
@@ -60,6 +66,7 @@ export class Lifecycle {
       if (this.#state === BrokerState.IDLE || this.#state === BrokerState.CLOSED) return;
       await this.#shutdown();
       this.#state = BrokerState.IDLE;
+      this.#stopped = true;
     });
   }
 
@@ -75,6 +82,7 @@ export class Lifecycle {
   async ensureConnected(what: string): Promise<void> {
     if (this.#state === BrokerState.CONNECTED || this.#state === BrokerState.RUNNING) return;
     if (this.#state === BrokerState.CLOSED) throw new BrokerClosedError(what);
+    if (this.#stopped) throw new NotConnectedError(`Cannot ${what}: the broker was stopped. Call connect() or start() to use it again.`);
     await this.#serialize(() => this.#connect(what));
   }
 

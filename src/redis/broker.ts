@@ -209,13 +209,13 @@ export class RedisBroker extends RedisRegistrator {
     const reply = this.#inbox.expect(correlationId, timeout, `${destination.kind} "${destination.name}"`);
     const headers = sharded ? { ...rest.headers, [SHARDED_REPLY]: '1' } : { ...rest.headers };
     const publish: Publish = { type: 'request', destination, body: message, batch: false, options: { ...rest, headers, correlationId, replyTo: this.#inbox.channel } };
-    try {
-      await this.#producer.publish(publish);
-    } catch (error) {
+    const sent = this.#producer.publish(publish).catch((error: unknown) => {
       this.#inbox.cancel(correlationId);
       throw error;
-    }
-    return reply;
+    });
+    // The timeout counts from the call, even while the publish itself is stuck (Redis stalled);
+    // whichever fails first is what the caller gets, and nothing is left unhandled.
+    return Promise.race([sent.then(() => reply), reply]);
   }
 
   /**

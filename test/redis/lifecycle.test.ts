@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { BrokerClosedError, ListSub, NotConnectedError, RedisBroker, RedisClusterBroker, RedisSentinelBroker, SetupError, StreamSub } from '../../src/index.js';
+import { spawn } from 'node:child_process';
 import { realTargets, targets, uid, type RawClient } from '../helpers/redis.js';
+import { SENTINEL_SETS } from '../helpers/targets.js';
 import { eventually, Inbox } from '../helpers/wait.js';
 
 /** Connections every node sees with this client name. */
@@ -81,7 +83,29 @@ describe.each(targets)('broker lifecycle on $name', ({ makeBroker, rawClient }) 
 });
 
 // What only a real Redis has: sockets to count and nodes to be unreachable.
-describe.each(realTargets)('broker connections on $name', ({ name, makeBroker, rawClient }) => {
+describe.each(realTargets)('broker connections on $name', ({ name, url, makeBroker, rawClient }) => {
+  it('lets the process exit as soon as stop() resolved', async () => {
+    const env = { ...process.env, TAG: uid('exit'), TARGET: name, URL: url, SENTINELS: JSON.stringify(SENTINEL_SETS.sentinel.sentinels), MASTER: SENTINEL_SETS.sentinel.masterName };
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/redis/fixtures/stop-then-exit.ts'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+    const stopped = new Promise<number>((resolve) => child.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('stopped') && resolve(Date.now())));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const stoppedAt = await stopped;
+    // A timer or socket left behind (ioredis keeps one for 2 s after QUIT on Pub/Sub) would hold it.
+    const exit = await Promise.race([exited, new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 1500).unref())]);
+    if (exit === 'still running') child.kill('SIGKILL');
+    expect(exit).toBe(0);
+    expect(Date.now() - stoppedAt).toBeLessThan(1500);
+  });
+
+  it('refuses to publish after stop() instead of reconnecting behind the user', async () => {
+    const broker = makeBroker();
+    await broker.start();
+    await broker.stop();
+    await expect(broker.publish('x', { list: uid('after-stop') })).rejects.toThrow(/the broker was stopped\. Call connect\(\) or start\(\)/);
+    await broker.connect();
+    await expect(broker.publish('x', { list: uid('after-connect') })).resolves.toBe(1);
+  });
+
   it('leaves no connection open after stop, whatever subscribers it ran', async () => {
     const raw = rawClient();
     const clientName = uid('conns').replace(/:/g, '-');

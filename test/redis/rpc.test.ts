@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RequestTimeoutError, Response, StreamSub } from '../../src/index.js';
+import { RequestTimeoutError, Response, StreamSub, type Middleware } from '../../src/index.js';
 import { targets, uid } from '../helpers/redis.js';
 import { Inbox } from '../helpers/wait.js';
 
@@ -19,6 +19,22 @@ describe.each(targets)('on $name', ({ makeBroker }) => {
       expect(reply.body).toEqual({ doubled: 42 });
       expect(reply.correlationId).toBe('rpc-1');
       expect(reply.contentType).toBe('application/json');
+    });
+
+    it('times out from the call even while its publish is stuck, and leaves nothing unhandled', async () => {
+      const release = new Inbox<true>();
+      // A publish that does not complete until the test lets it: Redis stalled, as far as the caller sees.
+      const stall: Middleware = {
+        publishScope: async (next, command) => {
+          await release.next(10_000);
+          return next(command);
+        },
+      };
+      const client = makeBroker({ middlewares: [stall] });
+      const request = client.request('ping', { channel: uid('rpc-stalled'), timeout: 100 });
+      await expect(request).rejects.toBeInstanceOf(RequestTimeoutError);
+      // Once the publish goes through, its late completion must not surface anywhere.
+      release.push(true);
     });
 
     it('matches many concurrent requests to their replies through one inbox', async () => {

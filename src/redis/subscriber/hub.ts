@@ -58,7 +58,8 @@ export class PubSubHub {
     this.#client = undefined;
     for (const map of Object.values(this.#listeners)) map.clear();
     const client = await pending?.catch(() => undefined);
-    if (client) await closeClient(client);
+    // Nothing is pending on a Pub/Sub connection; QUIT there leaves a 2 s timer that keeps the process alive.
+    if (client) await closeClient(client, true);
   }
 
   #connection(): Promise<SubscriberClient> {

@@ -51,7 +51,7 @@ export default defineConfig({
       }),
       // The CLI runs as a child process against the single node.
       project('single', { include: [...behaviour, 'test/cli/**/*.test.ts'], exclude: [...chaos, ...onlyCluster], targets: ['single'], needs: ['single', 'tls-single'] }),
-      project('cluster', { include: behaviour, exclude: [...chaos, ...onlySingle], targets: ['cluster'], needs: ['cluster', 'tls-cluster'] }),
+      project('cluster', { include: behaviour, exclude: [...chaos, ...onlySingle], targets: ['cluster'], needs: ['cluster', 'tls-cluster', 'single'] }),
       project('sentinel', {
         include: behaviour,
         exclude: [...chaos, ...onlySingle, ...onlyCluster],

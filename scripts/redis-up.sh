@@ -128,11 +128,20 @@ secure_cluster() {
   log "secure cluster on 7200-7202: started (3 masters, TLS + ACL)"
 }
 
+# `redis-up.sh [single] [cluster] [chaos] [secure] [sentinel]` starts only those; no argument, all.
+wanted=("$@")
+want() { [ ${#wanted[@]} -eq 0 ] || [[ " ${wanted[*]} " == *" $1 "* ]]; }
+for name in "${wanted[@]}"; do
+  case "$name" in single | cluster | chaos | secure | sentinel) ;; *) echo "redis:up: unknown topology \"$name\" (single, cluster, chaos, secure, sentinel)" >&2; exit 2 ;; esac
+done
+
 ensure_binaries
-single
-cluster cluster 7000 7001 7002 7003 7004 7005
-cluster chaos 7100 7101 7102 7103 7104 7105
-tls_material
-secure_single
-secure_cluster
-bash "$HERE/redis-sentinel.sh"
+if want single; then single; fi
+if want cluster; then cluster cluster 7000 7001 7002 7003 7004 7005; fi
+if want chaos; then cluster chaos 7100 7101 7102 7103 7104 7105; fi
+if want secure || want sentinel; then tls_material; fi
+if want secure; then
+  secure_single
+  secure_cluster
+fi
+if want sentinel; then bash "$HERE/redis-sentinel.sh"; fi

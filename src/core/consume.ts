@@ -5,7 +5,7 @@
  */
 import { AckPolicy } from './ack.js';
 import { decodeBody } from './codec/body.js';
-import { AckMessage, ControlFlowError, NackMessage, rejectWith, RejectMessage, SkipMessage } from './errors.js';
+import { AckMessage, ControlFlowError, NackMessage, rejectWith, RejectMessage, SkipMessage, ValidationError } from './errors.js';
 import { silentLogger, type Logger } from './logger.js';
 import { AckStatus, SETTLED, type Message } from './message.js';
 import { compose, consumeScopes, instantiate, type Middleware, type MiddlewareLike, type Settlement, type SubscriberInfo } from './middleware.js';
@@ -280,7 +280,7 @@ async function settleFailure(config: ConsumerConfig, message: Message, error: un
   if (error instanceof ControlFlowError) {
     config.logger.info(context, `${error.name}: ${error.message}`);
   } else {
-    config.logger.error({ ...context, err: error }, `${errorName(error)}: ${errorText(error)}`);
+    logFailure(config, context, error);
   }
   if (message.settling) return message.settling;
   if (error instanceof ControlFlowError) {
@@ -293,6 +293,19 @@ async function settleFailure(config: ConsumerConfig, message: Message, error: un
   if (config.ackPolicy === AckPolicy.ACK) await message.ack();
   else if (config.ackPolicy === AckPolicy.NACK_ON_ERROR) await message.nack(error);
   else if (config.ackPolicy === AckPolicy.REJECT_ON_ERROR) await message.reject(error);
+}
+
+/**
+ * One line per failed message. A message that does not fit its schema logs the schema's issues as
+ * structured context (no stack: it is the data, not the code); the stack is at debug level.
+ */
+function logFailure(config: ConsumerConfig, context: Record<string, unknown>, error: unknown): void {
+  if (error instanceof ValidationError) {
+    config.logger.error({ ...context, issues: error.issues }, `${error.name}: ${error.message}`);
+    config.logger.debug({ ...context, err: error }, 'validation failure, with its stack');
+    return;
+  }
+  config.logger.error({ ...context, err: error }, `${errorName(error)}: ${errorText(error)}`);
 }
 
 function errorName(error: unknown): string {

@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { decodeEnvelope, encodeMessage } from '../../src/core/codec/index.js';
-import { ListSub, OptionError, RedisClusterBroker, SetupError, StreamSub, slotOf, withHashTag } from '../../src/index.js';
+import { ListSub, NotConnectedError, OptionError, RedisClusterBroker, SetupError, StreamSub, slotOf, withHashTag } from '../../src/index.js';
 import { ClusterAdmin } from '../helpers/cluster-admin.js';
-import { clusterTarget, recordingLogger, uid } from '../helpers/redis.js';
+import { clusterTarget, recordingLogger, SINGLE_URL, uid } from '../helpers/redis.js';
 import { eventually, Inbox } from '../helpers/wait.js';
 
 const { makeBroker, rawClient } = clusterTarget;
@@ -34,6 +34,14 @@ describe('RedisClusterBroker as a drop-in', () => {
     } finally {
       await broker.close();
     }
+  });
+
+  it('says so when pointed at a node that is not a cluster node', async () => {
+    const broker = new RedisClusterBroker(SINGLE_URL, { logger: null });
+    const error = await broker.connect().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NotConnectedError);
+    expect((error as Error).message).toMatch(/is not a Redis Cluster node .*use RedisBroker/);
+    await broker.close();
   });
 
   it('takes startupNodes as extra seeds when the URL node is down', async () => {

@@ -33,9 +33,13 @@ describe('schema validation (Standard Schema)', () => {
     await broker.stop();
     expect(msg.status).toBe('rejected');
     expect(handled.items).toEqual([]);
-    const line = logger.lines.find((l) => l.level === 'error')!;
-    expect(line.context['err']).toBeInstanceOf(ValidationError);
-    expect(line.message).toMatch(/ValidationError: Message body failed validation for subscriber ".*": id: .*; qty: /);
+    // One concise line: the issues as structured context, no stack (that goes to debug).
+    const errors = logger.lines.filter((l) => l.level === 'error' && l.message.includes('validation'));
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.message).toMatch(/^ValidationError: Message body failed validation for subscriber ".*": id: .*; qty: /);
+    expect(errors[0]!.context['err']).toBeUndefined();
+    expect(errors[0]!.context['issues']).toEqual(expect.arrayContaining([expect.objectContaining({ path: ['id'] })]));
+    expect(logger.lines.find((l) => l.level === 'debug')?.context['err']).toBeInstanceOf(ValidationError);
   });
 
   it('validates every item of a batch, with valibot', async () => {

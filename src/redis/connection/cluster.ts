@@ -139,6 +139,14 @@ export class ClusterStrategy implements ConnectionStrategy {
 }
 
 function notConnected(address: string, cause: unknown, nodeError: string | undefined): Error {
+  if (nodeError?.includes('cluster support disabled')) {
+    const node = nodeError.slice(0, nodeError.indexOf(': '));
+    return new NotConnectedError(
+      `${node} is not a Redis Cluster node (cluster support is disabled on it). For a single server use RedisBroker, ` +
+        'for a Sentinel-managed set RedisSentinelBroker; RedisClusterBroker needs cluster-enabled nodes.',
+      { cause },
+    );
+  }
   const message = (cause instanceof Error ? cause.message : String(cause)) + (nodeError === undefined ? '' : ` (${nodeError})`);
   return new NotConnectedError(`Cannot connect to Redis at ${address}: ${message}. Check the broker's url, startupNodes, tls and credentials.`, { cause });
 }

@@ -34,6 +34,11 @@ export default tseslint.config(
     },
   },
   {
+    // Ambient declarations for the README's snippets: globals, so import() types are the only way.
+    files: ['test/unit/readme/prelude.d.ts'],
+    rules: { '@typescript-eslint/consistent-type-imports': 'off' },
+  },
+  {
     files: ['test/**/*.ts', 'examples/**/*.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-assignment': 'off',

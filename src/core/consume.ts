@@ -5,7 +5,7 @@
  */
 import { AckPolicy } from './ack.js';
 import { decodeBody } from './codec/body.js';
-import { AckMessage, ControlFlowError, NackMessage, rejectWith, RejectMessage, SkipMessage, ValidationError } from './errors.js';
+import { AckMessage, ControlFlowError, DecodeError, NackMessage, rejectWith, RejectMessage, SkipMessage, ValidationError } from './errors.js';
 import { silentLogger, type Logger } from './logger.js';
 import { AckStatus, SETTLED, type Message } from './message.js';
 import { compose, consumeScopes, instantiate, type Middleware, type MiddlewareLike, type Settlement, type SubscriberInfo } from './middleware.js';
@@ -291,6 +291,9 @@ async function settleFailure(config: ConsumerConfig, message: Message, error: un
     return;
   }
   if (config.ackPolicy === AckPolicy.ACK) await message.ack();
+  // A message that can never be handled (undecodable, not fitting its schema) would fail the same
+  // way on every delivery: it is rejected (dead-lettered where configured), never redelivered.
+  else if (error instanceof DecodeError || error instanceof ValidationError) await message.reject(error);
   else if (config.ackPolicy === AckPolicy.NACK_ON_ERROR) await message.nack(error);
   else if (config.ackPolicy === AckPolicy.REJECT_ON_ERROR) await message.reject(error);
 }

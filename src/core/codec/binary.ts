@@ -204,7 +204,7 @@ function readAsciiHeaders(data: Buffer, headersStart: number, dataStart: number)
     const valueEnd = valueStart + (((data[keyEnd] as number) << 8) | (data[keyEnd + 1] as number));
     if (valueEnd > dataStart) return undefined;
     if (!checked && !(isAscii(data, keyStart, keyEnd) && isAscii(data, valueStart, valueEnd))) return undefined;
-    headers[text.slice(keyStart - headersStart, keyEnd - headersStart)] = text.slice(valueStart - headersStart, valueEnd - headersStart);
+    setHeader(headers, text.slice(keyStart - headersStart, keyEnd - headersStart), text.slice(valueStart - headersStart, valueEnd - headersStart));
     offset = valueEnd;
   }
   return offset === dataStart ? headers : undefined;
@@ -224,7 +224,7 @@ function readHeaders(
     for (let i = 0; i < count; i += 1) {
       const [key, afterKey] = readString(data, offset, dataStart, advance, decoder);
       const [value, afterValue] = readString(data, afterKey, dataStart, advance, decoder);
-      headers[key] = value;
+      setHeader(headers, key, value);
       offset = afterValue;
     }
   } catch {
@@ -245,4 +245,13 @@ function readString(data: Buffer, offset: number, limit: number, advance: Length
 function isAscii(data: Buffer, start: number, end: number): boolean {
   for (let i = start; i < end; i += 1) if ((data[i] as number) > 0x7f) return false;
   return true;
+}
+
+/**
+ * Sets a header on a plain record. A header named `__proto__` (any producer may write one) becomes
+ * an own property like any other, instead of replacing the record's prototype.
+ */
+export function setHeader(headers: Record<string, string>, key: string, value: string): void {
+  if (key === '__proto__') Object.defineProperty(headers, key, { value, enumerable: true, writable: true, configurable: true });
+  else headers[key] = value;
 }

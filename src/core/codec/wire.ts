@@ -2,7 +2,7 @@
  * From a Redis value to (headers, payload) and back, with FastStream's fallbacks (spec §5.4):
  * binary envelope → legacy JSON envelope `{"data": "...", "headers": {...}}` → raw bytes.
  */
-import { decodeEnvelope, encodeEnvelope, hasMagic, readEnvelopeHeaders, scanEnvelope, type EnvelopeLayout } from './binary.js';
+import { decodeEnvelope, encodeEnvelope, hasMagic, readEnvelopeHeaders, scanEnvelope, setHeader, type EnvelopeLayout } from './binary.js';
 import { encodeBody, headerPairs, looksLikeJson, type HeaderFields } from './body.js';
 
 /** How a Redis value was understood. */
@@ -93,7 +93,7 @@ function stringHeaders(value: unknown): Record<string, string> {
   const headers: Record<string, string> = {};
   if (typeof value !== 'object' || value === null) return headers;
   for (const [key, item] of Object.entries(value)) {
-    headers[key] = typeof item === 'string' ? item : JSON.stringify(item);
+    setHeader(headers, key, typeof item === 'string' ? item : JSON.stringify(item));
   }
   return headers;
 }

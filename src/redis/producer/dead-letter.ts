@@ -4,8 +4,12 @@
  */
 import type { WireMessage } from '../../core/codec/wire.js';
 
-/** Why an entry left its stream: rejected by its handler, or delivered more than `maxDeliveries` times. */
-export type DeadLetterReason = 'rejected' | 'max-deliveries';
+/**
+ * Why an entry left its stream: rejected by its handler, delivered more than `maxDeliveries`
+ * times, or impossible to handle (`decode`: not decodable for its content type; `validation`: not
+ * fitting the subscriber's schema).
+ */
+export type DeadLetterReason = 'rejected' | 'max-deliveries' | 'decode' | 'validation';
 
 /** Headers added to a dead-lettered entry. */
 export const DeadLetterHeader = {

@@ -1,4 +1,4 @@
-import { GroupNotFoundError, SetupError } from '../../core/errors.js';
+import { DecodeError, GroupNotFoundError, SetupError, ValidationError } from '../../core/errors.js';
 import { Message, type MessageSource, type Settler } from '../../core/message.js';
 import { instantiate, middlewaresOf, type MiddlewareLike } from '../../core/middleware.js';
 import type { BlockingConnection } from '../connection/strategy.js';
@@ -264,7 +264,8 @@ class EntrySettler implements Settler {
   }
 
   async reject(reason: unknown, message: Message): Promise<void | 'dead-lettered'> {
-    await this.#deadLetter.move(this.#entries, 'rejected', reason, middlewaresOf(message, this.#deadLetter.chain));
+    const why = reason instanceof DecodeError ? 'decode' : reason instanceof ValidationError ? 'validation' : 'rejected';
+    await this.#deadLetter.move(this.#entries, why, reason, middlewaresOf(message, this.#deadLetter.chain));
     return this.#deadLetter.routed ? 'dead-lettered' : undefined;
   }
 }

@@ -50,7 +50,7 @@ export default defineConfig({
         needs: [],
       }),
       // The CLI runs as a child process against the single node.
-      project('single', { include: [...behaviour, 'test/cli/**/*.test.ts', 'test/readme/**/*.test.ts'], exclude: [...chaos, ...onlyCluster], targets: ['single'], needs: ['single', 'tls-single'] }),
+      project('single', { include: [...behaviour, 'test/cli/**/*.test.ts', 'test/readme/**/*.test.ts', 'test/outage/**/*.test.ts'], exclude: [...chaos, ...onlyCluster], targets: ['single'], needs: ['single', 'tls-single'] }),
       project('cluster', { include: behaviour, exclude: [...chaos, ...onlySingle], targets: ['cluster'], needs: ['cluster', 'tls-cluster', 'single'] }),
       project('sentinel', {
         include: behaviour,

@@ -32,6 +32,13 @@ export interface RedisConnectionOptions {
   readonly socketKeepalive?: number;
   /** Delay before reconnect attempt N (ms), or `null` to give up. @defaultValue `min(N * 100, 2000)` */
   readonly retryStrategy?: (attempt: number) => number | null;
+  /**
+   * Reconnect attempts a command (a publish, an acknowledgement) waits through while Redis is
+   * unreachable before it fails with a NotConnectedError naming this option. With the default
+   * `retryStrategy` that is about 20 s for the default.
+   * @defaultValue `20`
+   */
+  readonly commandRetries?: number;
 }
 
 /** Everything `new RedisBroker(url, options)` accepts. */
@@ -52,6 +59,7 @@ export interface RedisBrokerOptions extends RedisConnectionOptions {
 
 const connectionKeys = [
   'host', 'port', 'db', 'username', 'password', 'tls', 'clientName', 'socketConnectTimeout', 'socketTimeout', 'socketKeepalive', 'retryStrategy',
+  'commandRetries',
 ] as const;
 /** Every option name a broker accepts; any other key is rejected as a likely typo. */
 export const brokerKeys = [...connectionKeys, 'gracefulTimeout', 'ackPolicy', 'idGenerator', 'logger', 'middlewares', 'description'] as const;
@@ -69,6 +77,7 @@ export interface ConnectionConfig {
   readonly commandTimeout: number | undefined;
   readonly keepAlive: number;
   readonly retryStrategy: (attempt: number) => number | null;
+  readonly commandRetries: number;
 }
 
 /** The URL a broker connects to when given none. */
@@ -105,6 +114,7 @@ export function resolveConnection(url: string | undefined, options: RedisBrokerO
     commandTimeout: options.socketTimeout === undefined ? undefined : checkInt('socketTimeout', options.socketTimeout, 1),
     keepAlive: checkInt('socketKeepalive', options.socketKeepalive ?? 30_000, 0),
     retryStrategy: options.retryStrategy ?? ((attempt) => Math.min(attempt * 100, 2000)),
+    commandRetries: checkInt('commandRetries', options.commandRetries ?? 20, 0),
   };
 }
 

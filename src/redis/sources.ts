@@ -11,6 +11,13 @@ export interface PubSubOptions {
    */
   readonly pattern?: boolean;
   /**
+   * Messages that may wait for a free worker. Pub/Sub has no back-pressure (and is at-most-once),
+   * so beyond this the newest messages are dropped, with a warning that counts them, instead of
+   * memory growing without limit under a slow handler.
+   * @defaultValue `10000`
+   */
+  readonly maxQueued?: number;
+  /**
    * Use sharded Pub/Sub (SSUBSCRIBE / SPUBLISH): on a cluster, messages go only to the shard
    * that owns the channel's slot. Cannot be combined with patterns; braces in a sharded channel
    * are always a hash tag (`{orders}.created` and `{orders}.paid` share a shard).
@@ -29,14 +36,17 @@ export class PubSub {
   readonly name: string;
   readonly pattern: boolean;
   readonly sharded: boolean;
+  /** Messages that may wait for a worker before the newest are dropped. */
+  readonly maxQueued: number;
 
   /** @example new PubSub('logs.{level}') // PSUBSCRIBE logs.*, msg.path.level */
   constructor(name: string, options: PubSubOptions = {}) {
     checkName('channel', name);
-    checkKeys('PubSub', options, ['pattern', 'sharded']);
+    checkKeys('PubSub', options, ['pattern', 'sharded', 'maxQueued']);
     checkBoolean('pattern', options.pattern);
     checkBoolean('sharded', options.sharded);
     this.name = name;
+    this.maxQueued = checkInt('maxQueued', options.maxQueued ?? 10_000, 1);
     this.sharded = options.sharded ?? false;
     this.pattern = options.pattern === true || name.includes('*') || (!this.sharded && PATH_PARAM.test(name));
     if (this.sharded && this.pattern) {
@@ -45,7 +55,7 @@ export class PubSub {
   }
 
   withPrefix(prefix: string): PubSub {
-    return prefix ? new PubSub(prefix + this.name, { pattern: this.pattern, sharded: this.sharded }) : this;
+    return prefix ? new PubSub(prefix + this.name, { pattern: this.pattern, sharded: this.sharded, maxQueued: this.maxQueued }) : this;
   }
 }
 

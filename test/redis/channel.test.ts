@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PubSub, type Message } from '../../src/index.js';
-import { targets, uid } from '../helpers/redis.js';
+import { recordingLogger, targets, uid } from '../helpers/redis.js';
 import { Inbox } from '../helpers/wait.js';
 
 describe.each(targets)('on $name', ({ name, makeBroker }) => {
@@ -99,6 +99,30 @@ describe.each(targets)('on $name', ({ name, makeBroker }) => {
       await Promise.all(Array.from({ length: 50 }, (_, i) => broker.publish(i, channel)));
       expect(await got.take(50)).toEqual(Array.from({ length: 50 }, (_, i) => i));
       expect(maxActive).toBe(1);
+    });
+
+    it('holds at most maxQueued messages for a slow handler, drops the newest beyond, and says how many', async () => {
+      const logger = recordingLogger();
+      const broker = makeBroker({ logger });
+      const channel = uid('bounded');
+      const gate = new Inbox<true>();
+      const handled = new Inbox<number>();
+      const seen = new Inbox<number>();
+      broker.subscriber(new PubSub(channel, { maxQueued: 5 }), async (n: number) => {
+        handled.push(n);
+        if (n === 0) await gate.next();
+      });
+      // A second subscriber on the same connection sees each message in the same turn as the first.
+      broker.subscriber(channel, (n: number) => seen.push(n));
+      await broker.start();
+      await broker.publish(0, channel);
+      await handled.next();
+      for (let n = 1; n <= 20; n += 1) await broker.publish(n, channel);
+      await seen.take(21);
+      expect((await logger.line((l) => l.message.includes('dropping new ones'))).context).toMatchObject({ maxQueued: 5 });
+      gate.push(true);
+      expect((await logger.line((l) => l.message.startsWith('Dropped'))).context).toMatchObject({ dropped: 15 });
+      expect(await handled.take(6)).toEqual([0, 1, 2, 3, 4, 5]);
     });
   });
 });

@@ -32,7 +32,7 @@ export function clientOptions(config: ConnectionConfig, role: ClientRole) {
     // A blocking read waits as long as its BLOCK/timeout says; only plain commands time out.
     ...(role === 'command' && config.commandTimeout !== undefined ? { commandTimeout: config.commandTimeout } : {}),
     // Commands queue while reconnecting instead of failing; blocking readers re-issue theirs.
-    maxRetriesPerRequest: role === 'command' ? 20 : null,
+    maxRetriesPerRequest: role === 'command' ? config.commandRetries : null,
   } satisfies RedisOptions;
 }
 

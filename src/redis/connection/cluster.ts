@@ -4,7 +4,7 @@ import type { Logger } from '../../core/logger.js';
 import { sameSlot, slotOf } from '../hashtag.js';
 import type { ConnectionConfig } from '../options.js';
 import { closeClient, execAtomic, nodeOptions, reportErrors } from './client.js';
-import { sendFramed, TickCork } from './framed.js';
+import { sendFramed, TickCork, unreachable, type ErrorMapper } from './framed.js';
 import { RoutedConnection } from './routed.js';
 import { sendEach, type BlockingConnection, type CommandClient, type ConnectionStrategy, type QueuedCommand, type SubscriberClient } from './strategy.js';
 
@@ -24,13 +24,14 @@ export class ClusterStrategy implements ConnectionStrategy {
   readonly #logger: Logger;
   readonly #clusters = new Set<Cluster>();
   readonly #readers = new Set<RoutedConnection>();
+  readonly #mapError: ErrorMapper;
   #command: Cluster | undefined;
   readonly #cork = new TickCork(() => this.#command?.nodes('master').map((node) => node.stream) ?? []);
   readonly commands: CommandClient = {
     send: (command, key, args) => {
       const cluster = this.#commandCluster();
       this.#cork.hold();
-      return sendFramed(cluster, command, args, key === '' ? undefined : slotOf(key));
+      return sendFramed(cluster, command, args, key === '' ? undefined : slotOf(key), this.#mapError);
     },
   };
 
@@ -40,6 +41,7 @@ export class ClusterStrategy implements ConnectionStrategy {
     // The URL's (or explicit) host and port come first; the rest of the cluster is discovered.
     this.#seeds = [{ host: config.host, port: config.port }, ...startupNodes.map(([host, port]) => ({ host, port }))];
     this.address = `cluster ${this.#seeds.map((s) => `${s.host}:${s.port}`).join(', ')}`;
+    this.#mapError = unreachable(this.address, config.commandRetries);
   }
 
   async connect(): Promise<void> {

@@ -9,6 +9,7 @@
  * commands leave in one write, as auto-pipelining would.
  */
 import { Command } from 'ioredis';
+import { NotConnectedError } from '../../core/errors.js';
 
 /** One command argument; strings are written as UTF-8, numbers as their decimal text. */
 export type Arg = string | Buffer | number;
@@ -25,13 +26,20 @@ interface Corkable {
   uncork(): void;
 }
 
+/** Turns ioredis's errors into ones that say what to do (see {@link unreachable}). */
+export type ErrorMapper = (error: Error, command: string) => Error;
+
 class FramedCommand extends Command {
   readonly #frame: Buffer;
 
-  constructor(name: string, args: readonly Arg[], frame: Buffer, slot: number | undefined) {
+  constructor(name: string, args: readonly Arg[], frame: Buffer, slot: number | undefined, mapError: ErrorMapper | undefined) {
     // Bulk replies as UTF-8 strings, like `call`.
     super(name, args as Arg[], { replyEncoding: 'utf8' });
     this.#frame = frame;
+    if (mapError) {
+      const reject = this.reject;
+      this.reject = (error: Error) => reject(mapError(error, name));
+    }
     // ioredis routes by the command's key specs, and keyless commands (PUBLISH) to a random node;
     // routing by our key keeps one channel's publishes on one connection, so in order.
     if (slot !== undefined) (this as unknown as { slot: number }).slot = slot;
@@ -46,8 +54,8 @@ class FramedCommand extends Command {
  * Sends `name args…` through `sink` and resolves with the reply (bulk strings as UTF-8).
  * `slot`: the cluster slot to send it to (MOVED and ASK are still followed).
  */
-export function sendFramed(sink: CommandSink, name: string, args: readonly Arg[], slot?: number): Promise<unknown> {
-  const command = new FramedCommand(name, args, encodeFrame(name, args), slot);
+export function sendFramed(sink: CommandSink, name: string, args: readonly Arg[], slot?: number, mapError?: ErrorMapper): Promise<unknown> {
+  const command = new FramedCommand(name, args, encodeFrame(name, args), slot, mapError);
   sink.sendCommand(command);
   return command.promise;
 }
@@ -118,4 +126,19 @@ export class TickCork {
     this.#held = undefined;
     for (const socket of held) socket.uncork();
   }
+}
+
+/**
+ * An error mapper for commands to `address`: running out of `commandRetries` while Redis is
+ * unreachable becomes a NotConnectedError that names the option.
+ */
+export function unreachable(address: string, retries: number): ErrorMapper {
+  return (error, command) => {
+    if (error.name !== 'MaxRetriesPerRequestError') return error;
+    return new NotConnectedError(
+      `${command} failed: Redis at ${address} stayed unreachable through ${retries} reconnect attempts (option \`commandRetries\`). ` +
+        'The command may or may not have reached Redis before the connection was lost.',
+      { cause: error },
+    );
+  };
 }

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { NotConnectedError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { closeClient, connectClient, execAtomic, reportErrors, type ClientOptions, type ClientRole } from './client.js';
-import { sendFramed, TickCork } from './framed.js';
+import { sendFramed, TickCork, unreachable, type ErrorMapper } from './framed.js';
 import { sendEach, type BlockingConnection, type CommandClient, type ConnectionStrategy, type QueuedCommand } from './strategy.js';
 
 /**
@@ -18,18 +18,20 @@ export class NodeStrategy implements ConnectionStrategy {
   readonly #options: (role: ClientRole) => ClientOptions;
   readonly #logger: Logger;
   readonly #clients = new Set<Redis>();
+  readonly #mapError: ErrorMapper;
   #command: Redis | undefined;
   readonly #cork = new TickCork(() => [this.#command?.stream]);
   readonly commands: CommandClient = {
     send: (command, _key, args) => {
       const client = this.#commandClient();
       this.#cork.hold();
-      return sendFramed(client, command, args);
+      return sendFramed(client, command, args, undefined, this.#mapError);
     },
   };
 
   constructor(address: string, options: (role: ClientRole) => ClientOptions, logger: Logger) {
     this.address = address;
+    this.#mapError = unreachable(address, options('command').maxRetriesPerRequest ?? 0);
     this.#options = options;
     this.#logger = logger;
   }

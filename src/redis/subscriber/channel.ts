@@ -22,6 +22,8 @@ export class ChannelSubscriber implements RuntimeSubscriber {
   readonly #logger: Logger;
   #queue: Message[] = [];
   #head = 0;
+  /** Messages dropped since the queue was last full. */
+  #dropped = 0;
   readonly #pool: WorkerPool;
   /** Set while queued messages wait for a free worker. */
   #waiting: Promise<void> | undefined;
@@ -42,6 +44,10 @@ export class ChannelSubscriber implements RuntimeSubscriber {
     if (this.#unsubscribe) return;
     const kind = this.#source.sharded ? 'sharded' : this.#source.pattern ? 'pattern' : 'channel';
     this.#unsubscribe = await this.#hub.subscribe(kind, this.#template.address, (channel, payload) => {
+      if (this.#queue.length - this.#head >= this.#source.maxQueued) {
+        this.#drop();
+        return;
+      }
       this.#queue.push(
         new Message({
           subscriber: this.#config.subscriber,
@@ -75,6 +81,17 @@ export class ChannelSubscriber implements RuntimeSubscriber {
     }
   }
 
+  /** The queue is full: the newest message is dropped (Pub/Sub is at-most-once anyway), and counted. */
+  #drop(): void {
+    this.#dropped += 1;
+    if (this.#dropped === 1) {
+      this.#logger.warn(
+        { subscriber: this.name, maxQueued: this.#source.maxQueued },
+        `${this.#source.maxQueued} messages wait for a worker (maxQueued); dropping new ones until there is room. Raise maxWorkers or maxQueued if this is not a burst.`,
+      );
+    }
+  }
+
   /** Hands queued messages to free workers; when none is free, comes back once one is. */
   #dispatch(): void {
     if (this.#waiting) return;
@@ -88,6 +105,10 @@ export class ChannelSubscriber implements RuntimeSubscriber {
       }
       const message = this.#queue[this.#head];
       this.#head += 1;
+      if (this.#dropped > 0) {
+        this.#logger.warn({ subscriber: this.name, dropped: this.#dropped }, `Dropped ${this.#dropped} messages while the queue was full (maxQueued ${this.#source.maxQueued}).`);
+        this.#dropped = 0;
+      }
       // O(1) dequeue: drop the consumed prefix now and then instead of shifting every time.
       if (this.#head >= 1024 && this.#head * 2 >= this.#queue.length) {
         this.#queue = this.#queue.slice(this.#head);

@@ -8,7 +8,10 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { NotConnectedError, RedisBroker } from '../../src/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { NotConnectedError, RedisBroker, StreamSub } from '../../src/index.js';
+import { Inbox } from '../helpers/wait.js';
 
 const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const DIR = process.env['REDSTREAM_REDIS_DIR'] ?? '/tmp/redstream-redis';
@@ -63,4 +66,48 @@ describe('publishing while Redis is down', () => {
     await expect(publish).resolves.toBe(1);
     await broker.close();
   });
+});
+
+describe('a Redis restart (AOF, appendfsync always) while a stream group consumes', () => {
+  /** A durable server in `dir`: killed with SIGKILL, it restarts with every acknowledged write. */
+  function startDurable(port: number, dir: string): void {
+    execFileSync('redis-server', [
+      '--port', String(port), '--bind', '127.0.0.1', '--daemonize', 'yes', '--dir', dir, '--save', '',
+      '--appendonly', 'yes', '--appendfsync', 'always', '--pidfile', join(DIR, `redis-${port}.pid`), '--logfile', join(dir, 'redis.log'),
+    ]);
+    started.push(port);
+  }
+
+  it('processes every publish that resolved, stranding nothing in the pending list', async () => {
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), 'redstream-aof-'));
+    startDurable(port, dir);
+    const url = `redis://127.0.0.1:${port}`;
+    const consumer = new RedisBroker(url, { logger: null, gracefulTimeout: 2000 });
+    const publisher = new RedisBroker(url, { logger: null });
+    const seen = new Inbox<number>();
+    consumer.subscriber(new StreamSub('orders', { group: 'g', consumer: 'c', pollingInterval: 50 }), { maxWorkers: 8 }, (n: number) => seen.push(n));
+    try {
+      await consumer.start();
+      const resolved: number[] = [];
+      const publishing = (async () => {
+        for (let n = 0; n < 600; n += 1) {
+          await publisher.publish(n, { stream: 'orders' }).then(() => resolved.push(n), () => undefined);
+          // Pacing, so the restart falls in the middle of a steady flow.
+          if (n % 10 === 0) await new Promise((resolveTick) => setTimeout(resolveTick, 5));
+        }
+      })();
+      await seen.until((items) => items.length >= 200, 20_000, '200 messages processed');
+      kill(port);
+      startDurable(port, dir);
+      await publishing;
+      await seen.until((items) => resolved.every((n) => items.includes(n)), 30_000, () => `every resolved publish processed (${resolved.filter((n) => !seen.items.includes(n)).length} missing)`);
+      expect(resolved.length).toBeGreaterThan(500);
+    } finally {
+      await consumer.close();
+      await publisher.close();
+      kill(port);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 });

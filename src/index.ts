@@ -58,5 +58,6 @@ export {
   NackMessage,
   RejectMessage,
   SkipMessage,
+  StopConsume,
   type ValidationIssue,
 } from './core/errors.js';

@@ -5,7 +5,7 @@
  */
 import { AckPolicy } from './ack.js';
 import { decodeBody } from './codec/body.js';
-import { AckMessage, ControlFlowError, DecodeError, NackMessage, rejectWith, RejectMessage, SkipMessage, ValidationError } from './errors.js';
+import { AckMessage, ControlFlowError, DecodeError, NackMessage, rejectWith, RejectMessage, SkipMessage, StopConsume, ValidationError } from './errors.js';
 import { silentLogger, type Logger } from './logger.js';
 import { AckStatus, SETTLED, type Message } from './message.js';
 import { compose, consumeScopes, instantiate, type Middleware, type MiddlewareLike, type Settlement, type SubscriberInfo } from './middleware.js';
@@ -39,6 +39,8 @@ export interface ConsumerConfig {
   readonly logger: Logger;
   /** Sends the handler's result to `reply_to` and to the subscriber's publishers. */
   readonly emit: (response: Response, message: Message, middlewares: readonly Middleware[]) => Promise<void>;
+  /** Stops the subscriber: its handler threw StopConsume. */
+  readonly stopConsume?: () => void;
 }
 
 /** What happened to one message, for callers that care (tests, metrics). */
@@ -284,7 +286,10 @@ async function settleFailure(config: ConsumerConfig, message: Message, error: un
   }
   if (message.settling) return message.settling;
   if (error instanceof ControlFlowError) {
+    if (error instanceof StopConsume) config.stopConsume?.();
     if (config.ackPolicy === AckPolicy.ACK_FIRST || error instanceof SkipMessage) return;
+    // The message that said stop was handled: it is acknowledged.
+    if (error instanceof StopConsume) await message.ack();
     if (error instanceof AckMessage) await message.ack();
     else if (error instanceof NackMessage) await message.nack(error.cause);
     else if (error instanceof RejectMessage) await message.reject(error.cause);

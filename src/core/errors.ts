@@ -22,6 +22,7 @@ export const ErrorCode = {
   NACK: 'ERR_REDSTREAM_NACK',
   REJECT: 'ERR_REDSTREAM_REJECT',
   SKIP: 'ERR_REDSTREAM_SKIP',
+  STOP_CONSUME: 'ERR_REDSTREAM_STOP_CONSUME',
 } as const;
 
 /** One of the {@link ErrorCode} values. */
@@ -160,6 +161,16 @@ export class RejectMessage extends ControlFlowError {
 export class SkipMessage extends ControlFlowError {
   constructor(options?: { cause?: unknown }) {
     super(ErrorCode.SKIP, 'Message skipped by the handler.', options);
+  }
+}
+
+/**
+ * Stop the subscriber whose handler throws it (the others go on); the message is acknowledged.
+ * Start it again with `await subscriber.start()`.
+ */
+export class StopConsume extends ControlFlowError {
+  constructor(options?: { cause?: unknown }) {
+    super(ErrorCode.STOP_CONSUME, 'The handler asked its subscriber to stop consuming.', options);
   }
 }
 

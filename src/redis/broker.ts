@@ -11,12 +11,11 @@ import { resolveConnection, resolveSettings, brokerKeys, type BrokerSettings, ty
 import { finishPipeline, RedisPipeline, type PipelineOptions } from './pipeline.js';
 import { publishKeys, RedisProducer, type Publish, type PublishOptions, type PublishResult } from './producer/producer.js';
 import { RedisRegistrator } from './registrator.js';
-import type { PublisherSend, RedisPublisher, RedisSubscriber } from './registration.js';
+import type { PublisherSend, RedisPublisher, RedisSubscriber, SubscriberControl } from './registration.js';
 import { ReplyInbox, SHARDED_REPLY, type RequestOptions } from './rpc.js';
 import { checkInt, checkKeys } from './sources.js';
-import { buildSubscriber } from './subscriber/build.js';
 import { PubSubHub } from './subscriber/hub.js';
-import type { RuntimeSubscriber } from './subscriber/runtime.js';
+import { RunningSubscribers } from './subscriber/running.js';
 import { splitOptions, toDestination, type ChannelTarget, type ListTarget, type StreamTarget, type Target } from './targets.js';
 import { singleNode, type Topology } from './topology.js';
 
@@ -48,7 +47,8 @@ export class RedisBroker extends RedisRegistrator {
   #producer!: RedisProducer;
   #hub!: PubSubHub;
   #inbox!: ReplyInbox;
-  #running: RuntimeSubscriber[] = [];
+  readonly #running: RunningSubscribers;
+  readonly #control: SubscriberControl;
 
   /**
    * @param url `redis://[user:password@]host:port[/db]` or `rediss://…` for TLS. @defaultValue `'redis://localhost:6379'`
@@ -79,10 +79,21 @@ export class RedisBroker extends RedisRegistrator {
     this.#publisherSend = (destination, body, publishOptions, scope) =>
       this.#producer.publish({ type: 'publish', destination, body, batch: false, options: publishOptions, scope });
     this.#wire(this.#ownFactory);
+    const deps = () => ({ strategy: this.#strategy, producer: this.#producer, hub: this.#hub, logger: this.logger });
+    this.#running = new RunningSubscribers(deps, this.#settings.gracefulTimeout, this.logger);
+    this.#control = {
+      start: async (subscriber) => {
+        await this.#lifecycle.ensureConnected('start a subscriber');
+        const described = this.describe().subscribers.filter((one) => one.subscriber === subscriber);
+        await this.#running.start(described);
+      },
+      stop: (subscriber) => this.#running.stop(subscriber),
+      running: (subscriber) => this.#running.has(subscriber),
+    };
     this.#lifecycle = new Lifecycle({
       connect: () => this.#strategy.connect(),
-      start: () => this.#startSubscribers(),
-      stop: () => this.#stopSubscribers(),
+      start: () => this.#running.start(this.describe().subscribers),
+      stop: () => this.#running.stopAll(),
       disconnect: () => this.#disconnect(),
     });
   }
@@ -246,30 +257,15 @@ export class RedisBroker extends RedisRegistrator {
     this.#wire(factory ?? this.#ownFactory);
   }
 
+  /** A subscriber added while the broker runs starts with `await subscriber.start()`. */
   protected override registerSubscriber(subscriber: RedisSubscriber): void {
-    if (this.state === 'running') {
-      throw new SetupError(`Subscriber "${subscriber.source.name}" was registered while the broker runs; register it before start(), or stop() first.`);
-    }
     super.registerSubscriber(subscriber);
+    subscriber.attach(this.#control);
   }
 
   protected override registerPublisher(publisher: RedisPublisher): void {
     super.registerPublisher(publisher);
     publisher.bind(this.#publisherSend, this.prefix);
-  }
-
-  async #startSubscribers(): Promise<void> {
-    const deps = { strategy: this.#strategy, producer: this.#producer, hub: this.#hub, logger: this.logger };
-    const runtime = this.describe().subscribers.map((described) => buildSubscriber(described, deps));
-    this.#running = runtime;
-    await Promise.all(runtime.map((subscriber) => subscriber.start()));
-    for (const subscriber of runtime) this.logger.info({ subscriber: subscriber.name }, 'waiting for messages');
-  }
-
-  async #stopSubscribers(): Promise<void> {
-    const running = this.#running;
-    this.#running = [];
-    await Promise.all(running.map((subscriber) => subscriber.stop(this.#settings.gracefulTimeout)));
   }
 
   async #disconnect(): Promise<void> {
@@ -294,6 +290,7 @@ export class RedisBroker extends RedisRegistrator {
 
   #bindPublishers(): void {
     for (const { item, prefix } of this.resolvePublishers()) item.bind(this.#publisherSend, prefix);
+    for (const { item } of this.resolveSubscribers()) item.attach(this.#control);
   }
 }
 

@@ -49,6 +49,7 @@ export class RedisSubscriber {
   readonly options: SubscriberOptions;
   readonly handler: Handler;
   #wrap: ((handler: Handler) => Handler) | undefined;
+  #control: SubscriberControl | undefined;
 
   constructor(input: SourceInput, options: SubscriberOptions, handler: Handler) {
     this.source = toSource(input);
@@ -76,6 +77,37 @@ export class RedisSubscriber {
     }
     this.options = options;
     this.handler = handler;
+  }
+
+  /**
+   * Starts this subscriber alone: for one added to a running broker (the broker's `start()` starts
+   * all the others), or one stopped by `stop()` or `StopConsume`. Resolves once it listens.
+   * Connects the broker if needed.
+   */
+  start(): Promise<void> {
+    if (!this.#control) return Promise.reject(new SetupError(`Subscriber "${this.source.name}" belongs to a router that no broker includes yet; call broker.includeRouter() first.`));
+    return this.#control.start(this);
+  }
+
+  /** Whether it is running now (between its start and its stop, or its broker's). */
+  get running(): boolean {
+    return this.#control?.running(this) ?? false;
+  }
+
+  /** Stops this subscriber alone, letting its in-flight messages finish (within the broker's `gracefulTimeout`). */
+  stop(): Promise<void> {
+    return this.#control ? this.#control.stop(this) : Promise.resolve();
+  }
+
+  /** `await using sub = broker.subscriber(…)` stops it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
+  /** @internal Attaches the subscriber to the broker that runs it. */
+  attach(control: SubscriberControl): void {
+    if (this.#control && this.#control !== control) throw new SetupError(`Subscriber "${this.source.name}" is already registered on another broker.`);
+    this.#control = control;
   }
 
   /** @internal The handler the broker runs: the user's, or wrapped by a TestRedisBroker spy. */
@@ -112,6 +144,13 @@ export interface PublisherOptions {
   readonly description?: string;
   /** `false` leaves it out of the AsyncAPI document. @defaultValue `true` */
   readonly includeInSchema?: boolean;
+}
+
+/** How a registered subscriber is started and stopped on its own, by its broker. */
+export interface SubscriberControl {
+  start(subscriber: RedisSubscriber): Promise<void>;
+  stop(subscriber: RedisSubscriber): Promise<void>;
+  running(subscriber: RedisSubscriber): boolean;
 }
 
 /** How a bound publisher sends: through its broker's producer, within a handler's middlewares when given. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BrokerClosedError, ListSub, NotConnectedError, RedisBroker, RedisClusterBroker, RedisSentinelBroker, SetupError, StreamSub } from '../../src/index.js';
+import { BrokerClosedError, ListSub, NotConnectedError, RedisBroker, RedisClusterBroker, RedisSentinelBroker, StopConsume, StreamSub } from '../../src/index.js';
 import { spawn } from 'node:child_process';
 import { realTargets, targets, uid, type RawClient } from '../helpers/redis.js';
 import { SENTINEL_SETS } from '../helpers/targets.js';
@@ -74,10 +74,55 @@ describe.each(targets)('broker lifecycle on $name', ({ makeBroker, rawClient }) 
     expect(((await rawClient().xpending(stream, 'g')) as [number])[0]).toBe(1);
   });
 
-  it('refuses to register a subscriber while running', async () => {
+  it('runs a subscriber added to a running broker once it is started, and stops and restarts it alone', async () => {
     const broker = makeBroker();
+    const list = uid('dynamic');
+    const other = uid('dynamic-other');
+    const got = new Inbox<string>();
+    const steady = new Inbox<string>();
+    broker.subscriber({ list: other }, (body: string) => steady.push(body));
     await broker.start();
-    expect(() => broker.subscriber('late', () => undefined)).toThrow(SetupError);
+    const late = broker.subscriber({ list }, (body: string) => got.push(body));
+    await broker.publish('waits', { list });
+    await broker.publish('steady-1', { list: other });
+    expect(await steady.next()).toBe('steady-1');
+    expect(got.items).toEqual([]);
+    await late.start();
+    expect(await got.next()).toBe('waits');
+    await late.stop();
+    await broker.publish('while stopped', { list });
+    await broker.publish('steady-2', { list: other });
+    expect(await steady.next()).toBe('steady-2');
+    expect(got.items).toEqual(['waits']);
+    await late.start();
+    expect(await got.next()).toBe('while stopped');
+  });
+
+  it('stops only the subscriber whose handler throws StopConsume, acknowledging that message', async () => {
+    const broker = makeBroker();
+    const stream = uid('stop-consume');
+    const other = uid('stop-consume-other');
+    const got = new Inbox<string>();
+    const steady = new Inbox<string>();
+    const source = new StreamSub(stream, { group: 'g', consumer: 'c' });
+    const stopping = broker.subscriber(source, (body: string) => {
+      got.push(body);
+      if (body === 'stop') throw new StopConsume();
+    });
+    broker.subscriber({ list: other }, (body: string) => steady.push(body));
+    await broker.start();
+    await broker.publish('first', { stream });
+    await broker.publish('stop', { stream });
+    expect(await got.take(2)).toEqual(['first', 'stop']);
+    await eventually(() => !stopping.running, 5000, 'the subscriber stopped');
+    await broker.publish('after', { stream });
+    await broker.publish('still here', { list: other });
+    expect(await steady.next()).toBe('still here');
+    expect(((await rawClient().xpending(stream, 'g')) as [number])[0]).toBe(0);
+    expect(got.items).toEqual(['first', 'stop']);
+    await stopping.start();
+    await got.until((items) => items.includes('after'), 5000, 'the message published while it was stopped');
+    expect(got.items).toEqual(['first', 'stop', 'after']);
   });
 
 });

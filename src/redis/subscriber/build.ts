@@ -23,6 +23,8 @@ export interface SubscriberDeps {
   readonly producer: RedisProducer;
   readonly hub: PubSubHub;
   readonly logger: Logger;
+  /** Stops this subscriber (its handler threw StopConsume). */
+  readonly stopConsume: () => void;
 }
 
 /** Makes the running channel, list or stream subscriber for a described subscriber. */
@@ -37,6 +39,7 @@ export function buildSubscriber(described: SubscriberDescription, deps: Subscrib
     ackPolicy: described.ackPolicy,
     logger: deps.logger,
     emit: (response, message, middlewares) => emit(described, deps.producer, response, message, middlewares),
+    stopConsume: deps.stopConsume,
   };
   if (source.kind === 'channel') return new ChannelSubscriber(source, deps.hub, config, deps.logger, described.maxWorkers);
   const loop = { strategy: deps.strategy, producer: deps.producer, config, logger: deps.logger, maxWorkers: described.maxWorkers };

@@ -5,12 +5,19 @@
 import { OptionError, SetupError, describe } from '../core/errors.js';
 import { ListSub, PubSub, StreamSub, type Source } from './sources.js';
 
+/**
+ * What the compiler names when a second destination is given: a publish or subscriber takes
+ * exactly one of `channel`, `list` or `stream`. No value has this type.
+ */
+export interface OnlyOneOfChannelListOrStream {
+  readonly 'a publish or subscriber takes exactly one of channel, list or stream': never;
+}
 /** A channel, by name or as a {@link PubSub}. */
-export type ChannelTarget = { readonly channel: string | PubSub; readonly list?: never; readonly stream?: never };
+export type ChannelTarget = { readonly channel: string | PubSub; readonly list?: OnlyOneOfChannelListOrStream; readonly stream?: OnlyOneOfChannelListOrStream };
 /** A list, by name or as a {@link ListSub}. */
-export type ListTarget = { readonly list: string | ListSub<boolean>; readonly channel?: never; readonly stream?: never };
+export type ListTarget = { readonly list: string | ListSub<boolean>; readonly channel?: OnlyOneOfChannelListOrStream; readonly stream?: OnlyOneOfChannelListOrStream };
 /** A stream, by name or as a {@link StreamSub}. */
-export type StreamTarget = { readonly stream: string | StreamSub<boolean>; readonly channel?: never; readonly list?: never };
+export type StreamTarget = { readonly stream: string | StreamSub<boolean>; readonly channel?: OnlyOneOfChannelListOrStream; readonly list?: OnlyOneOfChannelListOrStream };
 /** Exactly one of `channel`, `list`, `stream`. */
 export type Target = ChannelTarget | ListTarget | StreamTarget;
 

@@ -60,6 +60,15 @@ describe('wrong options fail at registration, naming the option', () => {
     expect(error?.code).toBe('ERR_REDSTREAM_OPTION');
   });
 
+  it('refuses two destinations at compile time, naming the rule, and at run time', async () => {
+    const b = broker();
+    // @ts-expect-error Type 'string' is not assignable to type 'OnlyOneOfChannelListOrStream'.
+    await expect(b.publish('x', { list: 'a', stream: 'b' })).rejects.toThrow(/exactly one of `channel`, `list` or `stream`, got `list` and `stream`/);
+    // @ts-expect-error a subscriber too
+    expect(() => b.subscriber({ channel: 'a', list: 'b' }, () => undefined)).toThrow(/exactly one of/);
+    await b.close();
+  });
+
   it('refuses publish options that do not exist or do not apply', async () => {
     const b = broker();
     await expect(b.publish(1, { list: 'l', maxln: 3 } as never)).rejects.toThrow(/Unknown option `maxln`/);

@@ -3,52 +3,31 @@
  * killed and restarted here), so no other suite is disturbed.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
 import { NotConnectedError, RedisBroker, StreamSub } from '../../src/index.js';
+import { freePort, killRedis, pidFile, startRedis } from '../helpers/throwaway.js';
 import { Inbox } from '../helpers/wait.js';
 
-const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-const DIR = process.env['REDSTREAM_REDIS_DIR'] ?? '/tmp/redstream-redis';
 const started: number[] = [];
 afterEach(() => {
-  for (const port of started.splice(0)) kill(port);
+  for (const port of started.splice(0)) killRedis(port);
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-function startRedis(port: number): void {
-  execFileSync('bash', [join(root, 'scripts/redis-node.sh'), 'plain', String(port)]);
+function start(port: number): void {
+  startRedis(port);
   started.push(port);
-}
-
-function kill(port: number): void {
-  try {
-    process.kill(Number(readFileSync(join(DIR, `redis-${port}.pid`), 'utf8')), 'SIGKILL');
-  } catch {
-    // Already gone.
-  }
 }
 
 describe('publishing while Redis is down', () => {
   it('fails after commandRetries reconnect attempts with a NotConnectedError naming the option', async () => {
     const port = await freePort();
-    startRedis(port);
+    start(port);
     const broker = new RedisBroker(`redis://127.0.0.1:${port}`, { logger: null, commandRetries: 3 });
     await broker.connect();
-    kill(port);
+    killRedis(port);
     const error = await broker.publish('x', { list: 'outage' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NotConnectedError);
     expect((error as Error).message).toMatch(/RPUSH failed: Redis at 127\.0\.0\.1:\d+ stayed unreachable through 3 reconnect attempts \(option `commandRetries`\)/);
@@ -57,12 +36,12 @@ describe('publishing while Redis is down', () => {
 
   it('goes through once Redis is back within the retries', async () => {
     const port = await freePort();
-    startRedis(port);
+    start(port);
     const broker = new RedisBroker(`redis://127.0.0.1:${port}`, { logger: null });
     await broker.connect();
-    kill(port);
+    killRedis(port);
     const publish = broker.publish('x', { list: 'outage' });
-    startRedis(port);
+    start(port);
     await expect(publish).resolves.toBe(1);
     await broker.close();
   });
@@ -73,7 +52,7 @@ describe('a Redis restart (AOF, appendfsync always) while a stream group consume
   function startDurable(port: number, dir: string): void {
     execFileSync('redis-server', [
       '--port', String(port), '--bind', '127.0.0.1', '--daemonize', 'yes', '--dir', dir, '--save', '',
-      '--appendonly', 'yes', '--appendfsync', 'always', '--pidfile', join(DIR, `redis-${port}.pid`), '--logfile', join(dir, 'redis.log'),
+      '--appendonly', 'yes', '--appendfsync', 'always', '--pidfile', pidFile(port), '--logfile', join(dir, 'redis.log'),
     ]);
     started.push(port);
   }
@@ -98,7 +77,7 @@ describe('a Redis restart (AOF, appendfsync always) while a stream group consume
         }
       })();
       await seen.until((items) => items.length >= 200, 20_000, '200 messages processed');
-      kill(port);
+      killRedis(port);
       startDurable(port, dir);
       await publishing;
       await seen.until((items) => resolved.every((n) => items.includes(n)), 30_000, () => `every resolved publish processed (${resolved.filter((n) => !seen.items.includes(n)).length} missing)`);
@@ -106,7 +85,7 @@ describe('a Redis restart (AOF, appendfsync always) while a stream group consume
     } finally {
       await consumer.close();
       await publisher.close();
-      kill(port);
+      killRedis(port);
       rmSync(dir, { recursive: true, force: true });
     }
   }, 90_000);

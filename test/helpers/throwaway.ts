@@ -28,11 +28,15 @@ export function pidFile(port: number): string {
   return join(DIR, `redis-${port}.pid`);
 }
 
-/** SIGKILLs the server on `port`, if it still runs. */
+/** SIGKILLs the server on `port`, if it still runs, and returns once it is gone (its port free again). */
 export function killRedis(port: number): void {
+  let pid: number;
   try {
-    process.kill(Number(readFileSync(pidFile(port), 'utf8')), 'SIGKILL');
+    pid = Number(readFileSync(pidFile(port), 'utf8'));
+    process.kill(pid, 'SIGKILL');
   } catch {
-    // Already gone.
+    return; // Already gone.
   }
+  // A restart on the same port right after must not find the old process still holding it.
+  execFileSync('bash', ['-c', `for _ in $(seq 1 200); do kill -0 ${pid} 2>/dev/null || exit 0; sleep 0.01; done; exit 1`]);
 }

@@ -4,6 +4,8 @@
  */
 import { isAckPolicy, type AckPolicy } from '../core/ack.js';
 import type { Handler } from '../core/consume.js';
+import { Mailbox } from '../core/mailbox.js';
+import type { Message } from '../core/message.js';
 import { OptionError, SetupError } from '../core/errors.js';
 import type { Middleware, MiddlewareLike } from '../core/middleware.js';
 import { isStandardSchema, type StandardSchemaV1 } from '../core/schema.js';
@@ -48,13 +50,15 @@ export class RedisSubscriber {
   readonly source: Source;
   readonly options: SubscriberOptions;
   readonly handler: Handler;
+  /** @internal Where messages wait when the subscriber was registered without a handler. */
+  readonly mailbox: Mailbox | undefined;
   #wrap: ((handler: Handler) => Handler) | undefined;
   #control: SubscriberControl | undefined;
 
-  constructor(input: SourceInput, options: SubscriberOptions, handler: Handler) {
+  constructor(input: SourceInput, options: SubscriberOptions, handler: Handler | undefined) {
     this.source = toSource(input);
     checkKeys(`subscriber "${this.source.name}"`, options, subscriberKeys);
-    if (typeof handler !== 'function') throw new OptionError('handler', handler, 'a function (body, message) => result');
+    if (handler !== undefined && typeof handler !== 'function') throw new OptionError('handler', handler, 'a function (body, message) => result');
     if (options.schema !== undefined && !isStandardSchema(options.schema)) {
       throw new OptionError('schema', options.schema, 'a Standard Schema (zod, valibot, arktype, …)');
     }
@@ -76,7 +80,46 @@ export class RedisSubscriber {
       if (!(publisher instanceof RedisPublisher)) throw new OptionError('publishers', publisher, 'publishers made with broker.publisher() or router.publisher()');
     }
     this.options = options;
-    this.handler = handler;
+    this.mailbox = handler === undefined ? new Mailbox() : undefined;
+    this.handler = handler ?? this.mailbox!.handler;
+  }
+
+  /**
+   * The next message of a subscriber registered without a handler, waiting up to `timeout` ms;
+   * undefined when none came. The ack policy applies to it as it is handed out. Middlewares run.
+   * @example const msg = await sub.getOne({ timeout: 1_000 });
+   */
+  async getOne(options: { readonly timeout?: number } = {}): Promise<Message | undefined> {
+    const delivery = await this.#handlerless('getOne()').take(checkInt('timeout', options.timeout ?? 5000, 0));
+    delivery?.release();
+    return delivery?.message;
+  }
+
+  /**
+   * `for await (const msg of sub)` over a subscriber registered without a handler: each message
+   * is settled per the ack policy when the loop body finished (or by `msg.ack()` in it); leaving
+   * the loop stops the subscriber. Ends when the subscriber stops.
+   */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Message, void, undefined> {
+    const mailbox = this.#handlerless('for await');
+    try {
+      for (;;) {
+        const delivery = await mailbox.take();
+        if (!delivery) return;
+        try {
+          yield delivery.message;
+        } finally {
+          delivery.release();
+        }
+      }
+    } finally {
+      await this.stop();
+    }
+  }
+
+  #handlerless(what: string): Mailbox {
+    if (!this.mailbox) throw new SetupError(`${what} reads a subscriber registered without a handler; "${this.source.name}" has one.`);
+    return this.mailbox;
   }
 
   /**

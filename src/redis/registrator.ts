@@ -27,8 +27,10 @@ export class RedisRegistrator extends Registry<RedisSubscriber, RedisPublisher> 
   ): RedisSubscriber;
   subscriber<Src extends SourceInput>(source: Src, options: SubscriberOptions<undefined>, handler: UncheckedHandler<BodyFor<Src, unknown>>): RedisSubscriber;
   subscriber<Src extends SourceInput>(source: Src, handler: UncheckedHandler<BodyFor<Src, unknown>>): RedisSubscriber;
-  subscriber(source: SourceInput, optionsOrHandler: SubscriberOptions | UncheckedHandler<never>, maybeHandler?: UncheckedHandler<never>): RedisSubscriber {
-    const [options, handler] = typeof optionsOrHandler === 'function' ? [{}, optionsOrHandler] : [optionsOrHandler, maybeHandler];
+  /** Without a handler: read its messages with `await sub.getOne()` or `for await (const msg of sub)`, after `await sub.start()`. */
+  subscriber<Src extends SourceInput>(source: Src, options?: SubscriberOptions): RedisSubscriber;
+  subscriber(source: SourceInput, optionsOrHandler?: SubscriberOptions | UncheckedHandler<never>, maybeHandler?: UncheckedHandler<never>): RedisSubscriber {
+    const [options, handler] = typeof optionsOrHandler === 'function' ? [{}, optionsOrHandler] : [optionsOrHandler ?? {}, maybeHandler];
     const subscriber = new RedisSubscriber(source, options, handler as Handler);
     this.registerSubscriber(subscriber);
     return subscriber;

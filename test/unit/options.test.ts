@@ -18,7 +18,7 @@ describe('wrong options fail at registration, naming the option', () => {
     ['empty channel name', () => new PubSub(''), /`channel` to be a non-empty string/],
     ['two sources', () => broker().subscriber({ channel: 'a', list: 'b' } as never, () => undefined), /exactly one of `channel`, `list` or `stream`, got `channel` and `list`/],
     ['no source', () => broker().subscriber({} as never, () => undefined), /none was given/],
-    ['no handler', () => broker().subscriber('a', {} as never, undefined as never), /`handler`/],
+    ['handler not a function', () => broker().subscriber('a', {}, 'not a function' as never), /`handler`/],
     ['schema not a schema', () => broker().subscriber('a', { schema: {} as never }, () => undefined), /`schema` to be a Standard Schema/],
     ['ackPolicy on a channel', () => broker().subscriber('a', { ackPolicy: 'ack' }, () => undefined), /`ackPolicy`.*only stream subscribers with a group/],
     ['ackPolicy unknown', () => broker().subscriber(new StreamSub('s', { group: 'g', consumer: 'c' }), { ackPolicy: 'sometimes' as never }, () => undefined), /`ackPolicy` to be one of/],

@@ -36,6 +36,8 @@ export class RunningSubscribers {
   async stop(subscriber: RedisSubscriber): Promise<void> {
     const runtime = this.#running.get(subscriber);
     if (!runtime) return;
+    // Nobody will take what waits in a handler-less subscriber's mailbox now: it is left for redelivery.
+    subscriber.mailbox?.close();
     await runtime.stop(this.#gracefulTimeout);
     // Running until stopped: what it read before is processed meanwhile.
     if (this.#running.get(subscriber) === runtime) this.#running.delete(subscriber);
@@ -49,6 +51,7 @@ export class RunningSubscribers {
   async #startOne(described: SubscriberDescription): Promise<void> {
     const { subscriber } = described;
     if (this.#running.has(subscriber)) return;
+    subscriber.mailbox?.open();
     const runtime = buildSubscriber(described, {
       ...this.#deps(),
       // From inside one of its own handlers: the stop waits for that handler, so it is not awaited there.

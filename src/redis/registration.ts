@@ -3,7 +3,8 @@
  * registration time so a wrong option fails where it is written.
  */
 import { isAckPolicy, type AckPolicy } from '../core/ack.js';
-import type { Handler } from '../core/consume.js';
+import type { Handler, UncheckedHandler } from '../core/consume.js';
+import type { Logger } from '../core/logger.js';
 import { Mailbox } from '../core/mailbox.js';
 import type { Message } from '../core/message.js';
 import { OptionError, SetupError } from '../core/errors.js';
@@ -54,6 +55,7 @@ export class RedisSubscriber {
   readonly mailbox: Mailbox | undefined;
   #wrap: ((handler: Handler) => Handler) | undefined;
   #control: SubscriberControl | undefined;
+  readonly #routes: Route[] = [];
 
   constructor(input: SourceInput, options: SubscriberOptions, handler: Handler | undefined) {
     this.source = toSource(input);
@@ -118,7 +120,7 @@ export class RedisSubscriber {
   }
 
   #handlerless(what: string): Mailbox {
-    if (!this.mailbox) throw new SetupError(`${what} reads a subscriber registered without a handler; "${this.source.name}" has one.`);
+    if (!this.mailbox || this.#routes.length > 0) throw new SetupError(`${what} reads a subscriber registered without a handler; "${this.source.name}" has one.`);
     return this.mailbox;
   }
 
@@ -153,9 +155,28 @@ export class RedisSubscriber {
     this.#control = control;
   }
 
-  /** @internal The handler the broker runs: the user's, or wrapped by a TestRedisBroker spy. */
-  get runnable(): Handler {
-    return this.#wrap ? this.#wrap(this.handler) : this.handler;
+  /**
+   * Adds a handler, tried in the order added: the first whose `filter` accepts a message handles
+   * it (no filter accepts every message). A message no handler accepts is logged (once per
+   * subscriber) and settled as handled, per the ack policy. On a subscriber registered without a
+   * handler, its messages then go to these handlers instead of `getOne()`.
+   * @example
+   * const orders = broker.subscriber({ stream: 'orders' });
+   * orders.handle((order) => refund(order), { filter: (msg) => msg.headers['kind'] === 'refund' });
+   * orders.handle((order) => bill(order));
+   */
+  handle(handler: UncheckedHandler<unknown>, options: { readonly filter?: (message: Message) => boolean } = {}): this {
+    if (typeof handler !== 'function') throw new OptionError('handler', handler, 'a function (body, message) => result');
+    if (options.filter !== undefined && typeof options.filter !== 'function') throw new OptionError('filter', options.filter, 'a function (message) => boolean');
+    if (this.#routes.length === 0 && !this.mailbox) this.#routes.push({ handler: this.handler, filter: undefined });
+    this.#routes.push({ handler, filter: options.filter });
+    return this;
+  }
+
+  /** @internal The handler the broker runs: the user's (or the first that accepts, with several), or wrapped by a TestRedisBroker spy. */
+  runnable(logger: Logger): Handler {
+    const handler = this.#routes.length === 0 ? this.handler : dispatch(this.#routes, this.source.name, logger);
+    return this.#wrap ? this.#wrap(handler) : handler;
   }
 
   /** @internal Wraps (or, with undefined, unwraps) the handler for the next start. */
@@ -187,6 +208,24 @@ export interface PublisherOptions {
   readonly description?: string;
   /** `false` leaves it out of the AsyncAPI document. @defaultValue `true` */
   readonly includeInSchema?: boolean;
+}
+
+interface Route {
+  readonly handler: Handler;
+  readonly filter: ((message: Message) => boolean) | undefined;
+}
+
+/** The first route whose filter accepts the message handles it; no match is logged once and counts as handled. */
+function dispatch(routes: readonly Route[], name: string, logger: Logger): Handler {
+  let warned = false;
+  return (body, message) => {
+    for (const route of routes) if (!route.filter || route.filter(message)) return route.handler(body, message);
+    if (!warned) {
+      warned = true;
+      logger.warn({ subscriber: name, messageId: message.messageId }, 'No handler of this subscriber accepts the message (their filters); it is settled as handled. Logged once.');
+    }
+    return undefined;
+  };
 }
 
 /** How a registered subscriber is started and stopped on its own, by its broker. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SetupError, StreamSub, type Message } from '../../src/index.js';
-import { targets, uid } from '../helpers/redis.js';
-import { eventually } from '../helpers/wait.js';
+import { recordingLogger, targets, uid } from '../helpers/redis.js';
+import { eventually, Inbox } from '../helpers/wait.js';
 
 describe.each(targets)('subscribers without a handler on $name', ({ makeBroker, rawClient }) => {
   it('hand out one message at a time with getOne(), and undefined when none comes in time', async () => {
@@ -45,6 +45,27 @@ describe.each(targets)('subscribers without a handler on $name', ({ makeBroker, 
     await sub.start();
     const msg: Message | undefined = await sub.getOne({ timeout: 5000 });
     expect(msg?.body).toBe('waiting');
+  });
+
+  it('send each message to the first handler whose filter accepts it', async () => {
+    const logger = recordingLogger();
+    const broker = makeBroker({ logger });
+    const list = uid('filters');
+    const got = new Inbox<string>();
+    broker
+      .subscriber({ list })
+      .handle((body: string) => got.push(`refund:${body}`), { filter: (msg) => msg.headers['kind'] === 'refund' })
+      .handle((body: string) => got.push(`order:${body}`), { filter: (msg) => msg.headers['kind'] === 'order' });
+    await broker.start();
+    await broker.publish('a', { list, headers: { kind: 'order' } });
+    await broker.publish('b', { list, headers: { kind: 'refund' } });
+    await broker.publish('c', { list, headers: { kind: 'other' } });
+    await broker.publish('d', { list, headers: { kind: 'other' } });
+    await broker.publish('e', { list, headers: { kind: 'order' } });
+    expect(await got.take(3)).toEqual(['order:a', 'refund:b', 'order:e']);
+    // What no filter accepts is logged once, and handled (not read again).
+    expect(logger.lines.filter((l) => l.message.startsWith('No handler of this subscriber accepts'))).toHaveLength(1);
+    expect(await rawClient().llen(list)).toBe(0);
   });
 
   it('refuse getOne() on a subscriber that has a handler', async () => {

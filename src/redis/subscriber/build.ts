@@ -33,7 +33,7 @@ export function buildSubscriber(described: SubscriberDescription, deps: Subscrib
   const config: ConsumerConfig = {
     name: source.name,
     subscriber: described,
-    handler: described.subscriber.runnable,
+    handler: described.subscriber.runnable(deps.logger),
     schema: described.schema,
     middlewares: described.middlewares,
     ackPolicy: described.ackPolicy,

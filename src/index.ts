@@ -24,6 +24,7 @@ export type { Target, ChannelTarget, ListTarget, StreamTarget, SourceInput, Dest
 
 export { App, type AppOptions, type AppBroker, type Hook } from './core/app.js';
 export { AckPolicy } from './core/ack.js';
+export type { Context, UserContext } from './core/context.js';
 export { Message, AckStatus, type MessageSource, type Settler } from './core/message.js';
 export { Response, type ResponseInit } from './core/response.js';
 export type { Handler, UncheckedHandler, ConsumeOutcome } from './core/consume.js';

@@ -6,6 +6,7 @@
 import { AckPolicy } from './ack.js';
 import { decodeBody } from './codec/body.js';
 import { AckMessage, ControlFlowError, DecodeError, NackMessage, rejectWith, RejectMessage, SkipMessage, StopConsume, ValidationError } from './errors.js';
+import type { Context } from './context.js';
 import { silentLogger, type Logger } from './logger.js';
 import { AckStatus, SETTLED, type Message } from './message.js';
 import { compose, consumeScopes, instantiate, type Middleware, type MiddlewareLike, type Settlement, type SubscriberInfo } from './middleware.js';
@@ -31,6 +32,8 @@ export interface ConsumerConfig {
   readonly name: string;
   /** What the subscriber was registered as; middlewares see it. */
   readonly subscriber: SubscriberInfo;
+  /** What its messages carry as `msg.context`. */
+  readonly context?: Context;
   readonly handler: Handler;
   readonly schema: StandardSchemaV1 | undefined;
   /** Outermost first: broker → router → subscriber. */

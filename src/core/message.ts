@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { WireMessage } from './codec/wire.js';
+import type { Context } from './context.js';
 
 /** How a message was settled. */
 export const AckStatus = {
@@ -70,6 +71,8 @@ export interface MessageInit {
   readonly raw?: unknown;
   /** The subscriber that received it. */
   readonly subscriber?: SubscriberInfo | undefined;
+  /** What the handler reaches through `msg.context`. */
+  readonly context?: Context | undefined;
 }
 
 /**
@@ -93,6 +96,11 @@ export class Message<Body = unknown> {
    * channel: see `source.name` for that); undefined for a reply to `request()`.
    */
   readonly subscriber: SubscriberInfo | undefined;
+  /**
+   * The broker's logger, the broker, and the application's values (the broker's `context` option);
+   * see {@link Context}. Undefined for a reply to `request()`.
+   */
+  readonly context: Context | undefined;
   /** The transport's own representation, for debugging. */
   readonly raw: unknown;
   /** Payload bytes (after the envelope); one per item for a batch. */
@@ -116,6 +124,7 @@ export class Message<Body = unknown> {
     this.deliveryCount = init.deliveryCount;
     this.source = init.source;
     this.subscriber = init.subscriber;
+    this.context = init.context;
     this.raw = init.raw;
     this.rawBody = init.batch ? init.items.map((item) => item.payload) : (first?.payload ?? EMPTY_BODY);
     this.body = undefined as Body;

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { OptionError, rejectWith, SetupError } from '../core/errors.js';
+import type { Context } from '../core/context.js';
 import { Lifecycle, type BrokerState } from '../core/lifecycle.js';
 import { resolveLogger, type Logger } from '../core/logger.js';
 import type { Message } from '../core/message.js';
@@ -17,7 +18,7 @@ import { checkInt, checkKeys } from './sources.js';
 import { PubSubHub } from './subscriber/hub.js';
 import { RunningSubscribers } from './subscriber/running.js';
 import { splitOptions, toDestination, type ChannelTarget, type ListTarget, type StreamTarget, type Target } from './targets.js';
-import { singleNode, type Topology } from './topology.js';
+import { describeServer, singleNode, type Topology } from './topology.js';
 
 /**
  * A broker on one Redis node: subscribers, publishers, and publish / publishBatch / request /
@@ -65,21 +66,13 @@ export class RedisBroker extends RedisRegistrator {
     if (opts.description !== undefined && typeof opts.description !== 'string') throw new OptionError('description', opts.description, 'a string');
     this.#description = opts.description;
     this.#ownFactory = topology.factory(connection, opts, this.logger);
-    const nodes = topology.nodes(connection, opts);
-    // The first seed names the server: the node, a cluster's first seed, or the first sentinel.
-    const first = nodes[0] ?? `${connection.host}:${connection.port}`;
-    this.#server = {
-      topology: topology.name,
-      host: first.slice(0, first.lastIndexOf(':')),
-      port: Number(first.slice(first.lastIndexOf(':') + 1)),
-      tls: connection.tls !== undefined,
-      db: connection.db,
-      nodes,
-    };
+    this.#server = describeServer(topology, connection, opts);
     this.#publisherSend = (destination, body, publishOptions, scope) =>
       this.#producer.publish({ type: 'publish', destination, body, batch: false, options: publishOptions, scope });
     this.#wire(this.#ownFactory);
-    const deps = () => ({ strategy: this.#strategy, producer: this.#producer, hub: this.#hub, logger: this.logger });
+    if (opts.context !== undefined && (typeof opts.context !== 'object' || opts.context === null)) throw new OptionError('context', opts.context, 'an object of values for handlers');
+    const context = { ...opts.context, logger: this.logger, broker: this } as Context;
+    const deps = () => ({ strategy: this.#strategy, producer: this.#producer, hub: this.#hub, logger: this.logger, context });
     this.#running = new RunningSubscribers(deps, this.#settings.gracefulTimeout, this.logger);
     this.#control = {
       start: async (subscriber) => {
@@ -295,3 +288,10 @@ export class RedisBroker extends RedisRegistrator {
 }
 
 const NO_OPTIONS: PublishOptions = Object.freeze({});
+
+declare module '../core/context.js' {
+  interface Context {
+    /** The broker that received the message. */
+    readonly broker: RedisBroker;
+  }
+}

@@ -5,6 +5,7 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import type { AckPolicy } from '../core/ack.js';
 import { OptionError } from '../core/errors.js';
+import type { UserContext } from '../core/context.js';
 import type { Logger } from '../core/logger.js';
 import type { MiddlewareLike } from '../core/middleware.js';
 import { checkInt, checkKeys } from './sources.js';
@@ -55,6 +56,11 @@ export interface RedisBrokerOptions extends RedisConnectionOptions {
   readonly middlewares?: readonly MiddlewareLike[];
   /** Human description (AsyncAPI). */
   readonly description?: string;
+  /**
+   * The application's values handlers and middlewares reach through `msg.context` (a database
+   * pool, a client): declare their types by merging into the `Context` interface.
+   */
+  readonly context?: UserContext;
 }
 
 const connectionKeys = [
@@ -62,7 +68,7 @@ const connectionKeys = [
   'commandRetries',
 ] as const;
 /** Every option name a broker accepts; any other key is rejected as a likely typo. */
-export const brokerKeys = [...connectionKeys, 'gracefulTimeout', 'ackPolicy', 'idGenerator', 'logger', 'middlewares', 'description'] as const;
+export const brokerKeys = [...connectionKeys, 'gracefulTimeout', 'ackPolicy', 'idGenerator', 'logger', 'middlewares', 'description', 'context'] as const;
 
 /** Where and how to connect, resolved. */
 export interface ConnectionConfig {

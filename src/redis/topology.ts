@@ -7,6 +7,7 @@ import type { Logger } from '../core/logger.js';
 import { clientOptions } from './connection/client.js';
 import { NodeStrategy } from './connection/node.js';
 import type { StrategyFactory } from './connection/strategy.js';
+import type { ServerDescription } from './description.js';
 import type { ConnectionConfig, RedisBrokerOptions } from './options.js';
 
 /** How a broker reaches Redis: its extra options, their checks, and its connection strategy. */
@@ -28,3 +29,12 @@ export const singleNode: Topology = {
   nodes: (config) => [`${config.host}:${config.port}`],
   factory: (config, _options, logger) => () => new NodeStrategy(`${config.host}:${config.port}`, (role) => clientOptions(config, role), logger),
 };
+
+/** Where a broker on this topology connects, for its description (never a credential). */
+export function describeServer<Options extends RedisBrokerOptions>(topology: Topology<Options>, config: ConnectionConfig, options: Options): ServerDescription {
+  const nodes = topology.nodes(config, options);
+  // The first seed names the server: the node, a cluster's first seed, or the first sentinel.
+  const first = nodes[0] ?? `${config.host}:${config.port}`;
+  const at = first.lastIndexOf(':');
+  return { topology: topology.name, host: first.slice(0, at), port: Number(first.slice(at + 1)), tls: config.tls !== undefined, db: config.db, nodes };
+}

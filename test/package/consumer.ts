@@ -16,3 +16,16 @@ broker.subscriber(new StreamSub('orders', { group: 'g', consumer: 'c' }), { midd
 const description: BrokerDescription = broker.describe();
 const tb = new TestRedisBroker(broker);
 export const checks = [asyncapi(broker, { title: 'x' })['asyncapi'], description.subscribers[0]?.kind, decodeEnvelope(encodeMessage('x', { correlationId: 'c' })).headers, tb.redis];
+
+// The application's values in msg.context, typed by merging into Context.
+declare module 'redstream' {
+  interface Context {
+    readonly db: { query(sql: string): number };
+  }
+}
+const withContext = new RedisBroker('redis://127.0.0.1:6379', { logger: null, context: { db: { query: () => 1 } } });
+withContext.subscriber({ list: 'jobs' }, (_body, msg) => {
+  const rows: number | undefined = msg.context?.db.query('select 1');
+  const same: RedisBroker | undefined = msg.context?.broker;
+  return [rows, same];
+});

@@ -3,6 +3,13 @@ import { ListSub, RedisRouter, StreamSub, type Middleware, type MiddlewareFactor
 import { recordingLogger, targets, uid } from '../helpers/redis.js';
 import { eventually, Inbox } from '../helpers/wait.js';
 
+// A value the tests' handlers reach through msg.context (optional, so other tests need not give it).
+declare module '../../src/core/context.js' {
+  interface Context {
+    readonly pool?: { readonly name: string };
+  }
+}
+
 describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
   describe('publisher objects', () => {
     it('publish directly, with their headers merged under the call headers', async () => {
@@ -92,6 +99,27 @@ describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
       await broker.stop();
       const statusOf = (kind: string) => messages.find((msg) => msg.source.name === `${stream}.${kind}`)?.status;
       expect({ r: statusOf('r'), s: statusOf('s'), b: statusOf('b') }).toEqual({ r: 'rejected', s: 'nacked', b: 'acked' });
+    });
+  });
+
+  describe('context', () => {
+    it("gives handlers and middlewares the broker, its logger and the application's values", async () => {
+      const pool = { name: 'db-pool' };
+      const broker = makeBroker({ context: { pool } });
+      const list = uid('context');
+      const seen = new Inbox<unknown[]>();
+      const middleware: MiddlewareFactory = ({ message }) => ({
+        onReceive: () => void seen.push(['middleware', message?.context?.pool?.name]),
+      });
+      broker.subscriber({ list }, { middlewares: [middleware] }, (_body, msg) => {
+        seen.push(['handler', msg.context?.pool === pool, msg.context?.broker === broker, typeof msg.context?.logger.info]);
+      });
+      await broker.start();
+      await broker.publish('x', { list });
+      expect(await seen.take(2)).toEqual([
+        ['middleware', 'db-pool'],
+        ['handler', true, true, 'function'],
+      ]);
     });
   });
 

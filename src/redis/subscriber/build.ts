@@ -3,6 +3,7 @@
  * where its handler's return value goes (reply_to, publishers), and the reader for its kind.
  */
 import type { ConsumerConfig } from '../../core/consume.js';
+import type { Context } from '../../core/context.js';
 import type { Logger } from '../../core/logger.js';
 import type { Message } from '../../core/message.js';
 import type { Middleware } from '../../core/middleware.js';
@@ -25,6 +26,8 @@ export interface SubscriberDeps {
   readonly logger: Logger;
   /** Stops this subscriber (its handler threw StopConsume). */
   readonly stopConsume: () => void;
+  /** What its messages carry as `msg.context`. */
+  readonly context: Context;
 }
 
 /** Makes the running channel, list or stream subscriber for a described subscriber. */
@@ -40,6 +43,7 @@ export function buildSubscriber(described: SubscriberDescription, deps: Subscrib
     logger: deps.logger,
     emit: (response, message, middlewares) => emit(described, deps.producer, response, message, middlewares),
     stopConsume: deps.stopConsume,
+    context: deps.context,
   };
   if (source.kind === 'channel') return new ChannelSubscriber(source, deps.hub, config, deps.logger, described.maxWorkers);
   const loop = { strategy: deps.strategy, producer: deps.producer, config, logger: deps.logger, maxWorkers: described.maxWorkers };

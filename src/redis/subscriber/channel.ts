@@ -51,6 +51,7 @@ export class ChannelSubscriber implements RuntimeSubscriber {
       this.#queue.push(
         new Message({
           subscriber: this.#config.subscriber,
+          context: this.#config.context,
           source: { kind: 'channel', name: channel },
           items: [parseWire(payload)],
           batch: false,

@@ -56,6 +56,7 @@ export class ListSubscriber extends ReadLoop {
   #message(values: Buffer[], raw: Buffer | Buffer[] = values): Message {
     return new Message({
       subscriber: this.deps.config.subscriber,
+      context: this.deps.config.context,
       source: this.#messageSource,
       items: values.map(parseWire),
       batch: this.#source.batch,

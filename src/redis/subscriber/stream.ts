@@ -176,6 +176,7 @@ export class StreamSubscriber extends ReadLoop {
     const group = this.#group && !this.#source.noAck ? this.#group : undefined;
     return new Message({
       subscriber: this.deps.config.subscriber,
+      context: this.deps.config.context,
       source: this.#messageSource,
       items: single ? [entries[0]!.wire] : entries.map((entry) => entry.wire),
       batch: this.#source.batch,

@@ -74,6 +74,26 @@ describe.each(targets)('broker lifecycle on $name', ({ makeBroker, rawClient }) 
     expect(((await rawClient().xpending(stream, 'g')) as [number])[0]).toBe(1);
   });
 
+  it('closes a broker, and stops a subscriber, declared with await using at the end of their scope', async () => {
+    const outer = makeBroker();
+    let sub: ReturnType<typeof outer.subscriber> | undefined;
+    await outer.start();
+    {
+      await using late = outer.subscriber({ list: uid('scoped') }, () => undefined);
+      await late.start();
+      sub = late;
+      expect(late.running).toBe(true);
+    }
+    expect(sub.running).toBe(false);
+    let scoped: RedisBroker | undefined;
+    {
+      await using broker = makeBroker();
+      await broker.start();
+      scoped = broker;
+    }
+    expect(scoped.state).toBe('closed');
+  });
+
   it('runs a subscriber added to a running broker once it is started, and stops and restarts it alone', async () => {
     const broker = makeBroker();
     const list = uid('dynamic');

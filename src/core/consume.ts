@@ -129,22 +129,15 @@ async function consumeThroughMiddlewares(config: ConsumerConfig, message: Messag
       if (received) await received;
     }
     if (config.ackPolicy === AckPolicy.ACK_FIRST) await message.ack();
-    const scopes = consumeScopes(middlewares);
-    if (scopes.length === 0) {
-      result = invoke(config, message);
-      if (isThenable(result)) result = await result;
-      if (result !== undefined) await config.emit(toResponse(result), message, middlewares);
-    } else {
-      // Replies and publishers run inside the consume scopes, so a scope (a trace span) covers them.
-      await compose(scopes, (msg: Message) => {
-        const handled = (value: unknown): Promise<unknown> => {
-          result = value;
-          return value === undefined ? NOTHING : config.emit(toResponse(value), msg, middlewares).then(() => value);
-        };
-        const value = invoke(config, msg);
-        return isThenable(value) ? Promise.resolve(value).then(handled) : handled(value);
-      })(message);
-    }
+    // Replies and publishers run inside the consume scopes, so a scope (a trace span) covers them.
+    await compose(consumeScopes(middlewares), (msg: Message) => {
+      const handled = (value: unknown): Promise<unknown> => {
+        result = value;
+        return value === undefined ? NOTHING : config.emit(toResponse(value), msg, middlewares).then(() => value);
+      };
+      const value = invoke(config, msg);
+      return isThenable(value) ? Promise.resolve(value).then(handled) : handled(value);
+    })(message);
   } catch (caught) {
     error = caught;
   }

@@ -1,6 +1,6 @@
 import { DecodeError, GroupNotFoundError, SetupError, ValidationError } from '../../core/errors.js';
 import { Message, type MessageSource, type Settler } from '../../core/message.js';
-import { instantiate, middlewaresOf, type MiddlewareLike } from '../../core/middleware.js';
+import { instantiate, middlewaresOf, type Middleware, type MiddlewareLike } from '../../core/middleware.js';
 import type { BlockingConnection } from '../connection/strategy.js';
 import { withHashTag } from '../hashtag.js';
 import type { AckBatcher } from '../producer/acks.js';
@@ -232,7 +232,7 @@ class DeadLetters {
     return this.#route.deadLetter !== undefined;
   }
 
-  move(entries: readonly DeadEntry[], reason: DeadLetterReason, cause: unknown, scope: Parameters<RedisProducer['deadLetter']>[5]): Promise<void> {
+  move(entries: readonly DeadEntry[], reason: DeadLetterReason, cause: unknown, scope: readonly Middleware[]): Promise<void> {
     return this.#producer.deadLetter(this.#route, this.acks, entries, reason, cause, scope);
   }
 }

@@ -37,6 +37,22 @@ export function killRedis(port: number): void {
   } catch {
     return; // Already gone.
   }
-  // A restart on the same port right after must not find the old process still holding it.
-  execFileSync('bash', ['-c', `for _ in $(seq 1 200); do kill -0 ${pid} 2>/dev/null || exit 0; sleep 0.01; done; exit 1`]);
+  // A restart on the same port right after must not find the old process still holding it. A
+  // zombie (dead, not yet reaped by its parent, here the machine's init) holds nothing any more.
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let attempt = 0; attempt < 500; attempt += 1) {
+    if (!alive(pid)) return;
+    Atomics.wait(pause, 0, 0, 10);
+  }
+  throw new Error(`redis-server ${pid} on port ${port} still runs 5 s after SIGKILL`);
+}
+
+/** Whether `pid` runs: exists and is not a zombie. */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
 }

@@ -78,10 +78,18 @@ describe('a Redis restart (AOF, appendfsync always) while a stream group consume
       })();
       await seen.until((items) => items.length >= 200, 20_000, '200 messages processed');
       killRedis(port);
+      const before = seen.items.length;
       startDurable(port, dir);
+      const restarted = Date.now();
+      await seen.until((items) => items.length > before, 20_000, 'a message processed after the restart');
+      const firstAfter = Date.now() - restarted;
       await publishing;
       await seen.until((items) => resolved.every((n) => items.includes(n)), 30_000, () => `every resolved publish processed (${resolved.filter((n) => !seen.items.includes(n)).length} missing)`);
       expect(resolved.length).toBeGreaterThan(500);
+      console.log(
+        `Redis restart (AOF): first message processed ${firstAfter} ms after the server started again; ` +
+          `${resolved.length} of 600 publishes resolved, all processed, ${seen.items.length - new Set(seen.items).size} twice`,
+      );
     } finally {
       await consumer.close();
       await publisher.close();

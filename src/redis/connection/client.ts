@@ -100,16 +100,33 @@ export async function execAtomic(client: Redis | Cluster, commands: readonly Que
   return ((await multi.exec()) ?? []).map(([error, result]) => error ?? result);
 }
 
+/** Clients redstream itself is reconnecting (a watchdog reset, a Sentinel switch): not an outage to log. */
+const deliberate = new WeakSet<object>();
+
+/** Drops a client's connection on purpose; ioredis reconnects it and re-sends what was pending. */
+export function reconnect(client: Redis): void {
+  deliberate.add(client);
+  client.disconnect(true);
+}
+
 /**
- * Logs a client's connection errors (ioredis retries by itself; without a listener they would
- * crash the process): the first error of an outage, and the recovery, not every retry.
+ * Logs a client's connection losses (ioredis reconnects by itself; without an error listener its
+ * errors would crash the process): the first error or drop of an outage, and the recovery, not
+ * every retry. A connection closed under us without an error (CLIENT KILL, a server restart) is
+ * a loss too.
  */
 export function reportErrors(client: Redis | Cluster, logger: Logger, label: string, role: ClientRole): void {
   let failing = false;
-  client.on('error', (error: Error) => {
+  const lost = (error: Error | undefined): void => {
     if (failing) return;
     failing = true;
-    logger.warn({ err: error, role }, `${label}: ${error.message}; reconnecting.`);
+    if (error) logger.warn({ err: error, role }, `${label}: ${error.message}; reconnecting.`);
+    else logger.warn({ role }, `${label}: connection closed by the server; reconnecting.`);
+  };
+  client.on('error', (error: Error) => lost(error));
+  client.on('reconnecting', () => {
+    if (deliberate.delete(client)) return;
+    lost(undefined);
   });
   client.on('ready', () => {
     if (!failing) return;

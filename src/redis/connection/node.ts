@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { NotConnectedError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import { closeClient, connectClient, execAtomic, reportErrors, type ClientOptions, type ClientRole } from './client.js';
+import { closeClient, connectClient, execAtomic, reconnect, reportErrors, type ClientOptions, type ClientRole } from './client.js';
 import { sendFramed, TickCork, unreachable, type ErrorMapper } from './framed.js';
 import { sendEach, type BlockingConnection, type CommandClient, type ConnectionStrategy, type QueuedCommand } from './strategy.js';
 
@@ -55,7 +55,7 @@ export class NodeStrategy implements ConnectionStrategy {
       interrupt: () => unblock(this.commands, id),
       reset: async () => {
         // ioredis reconnects and re-sends the pending command.
-        client.disconnect(true);
+        reconnect(client);
         await Promise.resolve();
       },
       close: (force) => this.#release(client, force),
@@ -84,7 +84,7 @@ export class NodeStrategy implements ConnectionStrategy {
   protected reconnectAll(): void {
     for (const client of this.#clients) {
       // A client still connecting asks where the server is anyway; interrupting that would end it.
-      if (client.status === 'ready' || client.status === 'connect') client.disconnect(true);
+      if (client.status === 'ready' || client.status === 'connect') reconnect(client);
     }
   }
 

@@ -88,7 +88,9 @@ export class StreamSubscriber extends ReadLoop {
       return this.#messages(await this.#redelivered(connection, this.#group, claimed));
     }
     this.#claimedLast = false;
-    const args = ['GROUP', this.#group.name, this.#group.consumer, 'COUNT', count, 'BLOCK', this.#source.pollingInterval];
+    const args: Array<string | number> = ['GROUP', this.#group.name, this.#group.consumer, 'COUNT', count];
+    // Mid-way through a claim scan, new entries are read without waiting, so claiming goes on at once.
+    if (!this.#claimer?.due) args.push('BLOCK', this.#source.pollingInterval);
     if (this.#source.noAck) args.push('NOACK');
     const reconnects = connection.reconnects;
     const reply = (await connection.send('XREADGROUP', [...args, 'STREAMS', this.name, '>'])) as ReadReply;

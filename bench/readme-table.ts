@@ -34,9 +34,17 @@ function latency(scenario: string): string {
   return ours?.p50 === undefined ? '–' : `${ms(ours.p50)} / ${ms(ours.p99)}`;
 }
 
-const rows: Array<[string, string, string, string]> = [];
+/** Client CPU µs per message on the single node (× the peer's), for scenarios compared with one. */
+function cpu(scenario: string, peer: Result['impl'] = 'raw ioredis'): string {
+  const ours = find(scenario, 'single', 'redstream');
+  if (ours?.clientCpuUs === undefined) return '–';
+  const theirs = find(scenario, 'single', peer);
+  return theirs?.clientCpuUs === undefined ? ms(ours.clientCpuUs) : `${ms(ours.clientCpuUs)} (${ratio(ours.clientCpuUs, theirs.clientCpuUs)})`;
+}
+
+const rows: Array<[string, string, string, string, string]> = [];
 const both = (label: string, scenario: string, withLatency = true): void => {
-  rows.push([label, cell(scenario, 'single'), cell(scenario, 'cluster'), withLatency ? latency(scenario) : '–']);
+  rows.push([label, cell(scenario, 'single'), cell(scenario, 'cluster'), withLatency ? latency(scenario) : '–', cpu(scenario)]);
 };
 
 both('channel, publish and consume at once', 'throughput channel');
@@ -53,7 +61,7 @@ both('stream group, 1 KiB payload', 'throughput stream-group 1k');
 both('stream group, 64 KiB payload', 'throughput stream-group 64k');
 const publishOnly = (topology: Topology): string =>
   ['list', 'stream', 'stream-group'].map((dest) => cell(`throughput ${dest} (publish, then consume)`, topology, 'publishRate')).join(' / ');
-rows.push(['publish only (list / stream / stream group)', publishOnly('single'), publishOnly('cluster'), '–']);
+rows.push(['publish only (list / stream / stream group)', publishOnly('single'), publishOnly('cluster'), '–', '–']);
 
 const jobs = 'jobs: stream group vs BullMQ';
 const jobCell = (topology: Topology): string => {
@@ -62,25 +70,47 @@ const jobCell = (topology: Topology): string => {
   return `**${int(ours?.rate)} vs ${int(bull?.rate)} (${ratio(ours?.rate, bull?.rate)})**`;
 };
 const bullSingle = find(jobs, 'single', 'bullmq');
-rows.push([`**${jobs}** (concurrency 100)`, jobCell('single'), jobCell('cluster'), `${latency(jobs)} (BullMQ: ${ms(bullSingle?.p50)} / ${ms(bullSingle?.p99)})`]);
+rows.push([`**${jobs}** (concurrency 100)`, jobCell('single'), jobCell('cluster'), `${latency(jobs)} (BullMQ: ${ms(bullSingle?.p50)} / ${ms(bullSingle?.p99)})`, cpu(jobs, 'bullmq')]);
 
 const pingPong = (topology: Topology): string => ['channel', 'list', 'stream'].map((dest) => cell(`ping-pong ${dest}`, topology)).join(' / ');
-rows.push(['ping-pong, one message in flight (channel / list / stream)', pingPong('single'), pingPong('cluster'), '–']);
+rows.push([
+  'ping-pong, one message in flight (channel / list / stream)',
+  pingPong('single'),
+  pingPong('cluster'),
+  '–',
+  ['channel', 'list', 'stream'].map((dest) => cpu(`ping-pong ${dest}`)).join(' / '),
+]);
 
 const rpc = (topology: Topology): string => `${int(find('rpc 1 caller', topology, 'redstream')?.rate)} / ${int(find('rpc 100 callers', topology, 'redstream')?.rate)}`;
-rows.push(['request/reply, 1 / 100 callers', rpc('single'), rpc('cluster'), `${latency('rpc 1 caller')} (1 caller)`]);
+rows.push(['request/reply, 1 / 100 callers', rpc('single'), rpc('cluster'), `${latency('rpc 1 caller')} (1 caller)`, `${cpu('rpc 1 caller')} / ${cpu('rpc 100 callers')}`]);
 
 const without = find('cluster publishes to every master without pipeline', 'cluster', 'redstream');
 const withPipe = find('cluster publishes to every master with pipeline', 'cluster', 'redstream');
 const rawPipe = find('cluster publishes to every master', 'cluster', 'raw ioredis');
-rows.push(['cluster: publishes to every master, without / with `pipeline` (raw loop)', '–', `${int(without?.rate)} / ${int(withPipe?.rate)} (${int(rawPipe?.rate)})`, '–']);
+rows.push(['cluster: publishes to every master, without / with `pipeline` (raw loop)', '–', `${int(without?.rate)} / ${int(withPipe?.rate)} (${int(rawPipe?.rate)})`, '–', '–']);
 
 const long = run.results.find((r) => r.scenario.startsWith('long run'));
-if (long) rows.push([`${long.scenario}: ${long.note ?? ''}`, int(long.rate), '–', `${ms(long.p50)} / ${ms(long.p99)}`]);
+if (long) rows.push([`${long.scenario}: ${long.note ?? ''}`, int(long.rate), '–', `${ms(long.p50)} / ${ms(long.p99)}`, cpu(long.scenario)]);
+for (const middleware of ['OpenTelemetry, no-op provider', 'Prometheus']) {
+  const scenario = `throughput stream-group + ${middleware}`;
+  const base = (topology: Topology): Result | undefined => find('throughput stream-group', topology, 'redstream');
+  const withIt = (topology: Topology): string => {
+    const ours = find(scenario, topology, 'redstream');
+    return ours ? `${int(ours.rate)} (${ratio(ours.rate, base(topology)?.rate)} of without)` : '–';
+  };
+  const ours = find(scenario, 'single', 'redstream');
+  rows.push([
+    `stream group + ${middleware} (on publish and consume)`,
+    withIt('single'),
+    withIt('cluster'),
+    latency(scenario),
+    ours?.clientCpuUs === undefined ? '–' : `${ms(ours.clientCpuUs)} (${ratio(ours.clientCpuUs, base('single')?.clientCpuUs)} of without)`,
+  ]);
+}
 
 const lines = [
-  '| Scenario | single: redstream msg/s (× raw) | cluster: redstream msg/s (× raw) | p50 / p99 ms (single) |',
-  '|---|---|---|---|',
+  '| Scenario | single: redstream msg/s (× raw) | cluster: redstream msg/s (× raw) | p50 / p99 ms (single) | client CPU µs/msg (single, × raw) |',
+  '|---|---|---|---|---|',
   ...rows.map((row) => `| ${row.join(' | ')} |`),
 ];
 process.stdout.write(`<!-- npx tsx bench/readme-table.ts, from bench/results/latest.json (${run.seconds} s) -->\n${lines.join('\n')}\n`);

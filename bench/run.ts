@@ -1,7 +1,9 @@
 /**
  * `npm run bench [-- --quick] [-- --only <text>]`: starts the local Redis topologies, runs every
  * scenario in its own child process, prints a table, and writes bench/results/latest.json and
- * latest.md. Ratios compare implementations measured in this same run.
+ * latest.md (partial.json and partial.md with --only, kept out of git). Ratios compare
+ * implementations measured in this same run; CPU per message is the client process's (user +
+ * system) and the Redis servers' (INFO cpu), each over the whole scenario.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -37,7 +39,7 @@ function runOne(scenario: Scenario): Promise<Result | { error: string }> {
 
 const fmt = (n: number | undefined, digits = 0): string => (n === undefined || Number.isNaN(n) ? '' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
 
-function ratio(row: Result, rows: Result[], field: 'rate' | 'publishRate' | 'consumeRate', against: Result['impl']): number | undefined {
+function ratio(row: Result, rows: Result[], field: 'rate' | 'publishRate' | 'consumeRate' | 'clientCpuUs', against: Result['impl']): number | undefined {
   // A row with `compareTo` (a middleware's cost) is compared with redstream's own row without it.
   const [impl, scenario] = row.compareTo ? ([row.impl, row.compareTo] as const) : ([against, row.scenario] as const);
   const peer = rows.find((r) => r.impl === impl && r.scenario === scenario && r.topology === row.topology && r.payload === row.payload);
@@ -47,14 +49,17 @@ function ratio(row: Result, rows: Result[], field: 'rate' | 'publishRate' | 'con
 }
 
 function table(rows: Result[]): string {
-  const header = '| scenario | topology | payload | impl | msg/s | publish/s | consume/s | p50 ms | p99 ms | peak RSS MB | vs raw (consume / publish) |';
+  const header =
+    '| scenario | topology | payload | impl | msg/s | publish/s | consume/s | p50 ms | p99 ms | client CPU µs/msg | Redis CPU µs/msg | peak RSS MB | vs raw (consume / publish; client CPU) |';
   const lines = rows.map((r) => {
     const peerImpl = r.scenario.startsWith('jobs') ? 'bullmq' : 'raw ioredis';
-    const vs = r.impl === 'redstream' ? [ratio(r, rows, 'rate', peerImpl), ratio(r, rows, 'publishRate', peerImpl)].map((x) => (x === undefined ? '–' : `${x}×`)).join(' / ') : '';
+    const rates = [ratio(r, rows, 'rate', peerImpl), ratio(r, rows, 'publishRate', peerImpl)].map((x) => (x === undefined ? '–' : `${x}×`)).join(' / ');
+    const cpu = ratio(r, rows, 'clientCpuUs', peerImpl);
+    const vs = r.impl === 'redstream' ? `${rates}${cpu === undefined ? '' : `; CPU ${cpu}×`}` : '';
     const against = r.compareTo ? ` (vs "${r.compareTo}")` : '';
-    return `| ${r.scenario} | ${r.topology} | ${r.payload} | ${r.impl} | ${fmt(r.rate)} | ${fmt(r.publishRate)} | ${fmt(r.consumeRate)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.peakRssMb, 1)} | ${vs}${against}${r.note ? ` ${r.note}` : ''} |`;
+    return `| ${r.scenario} | ${r.topology} | ${r.payload} | ${r.impl} | ${fmt(r.rate)} | ${fmt(r.publishRate)} | ${fmt(r.consumeRate)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.clientCpuUs, 1)} | ${fmt(r.redisCpuUs, 1)} | ${fmt(r.peakRssMb, 1)} | ${vs}${against}${r.note ? ` ${r.note}` : ''} |`;
   });
-  return [header, `|${'---|'.repeat(11)}`, ...lines].join('\n');
+  return [header, `|${'---|'.repeat(13)}`, ...lines].join('\n');
 }
 
 async function main(): Promise<void> {
@@ -93,9 +98,11 @@ async function main(): Promise<void> {
     ...(failures.length > 0 ? ['', '## Failed scenarios', '', ...failures.map((f) => `- ${f}`)] : []),
     '',
   ].join('\n');
+  // A partial run (--only) never replaces the committed full one.
+  const name = only ? 'partial' : 'latest';
   mkdirSync(`${root}bench/results`, { recursive: true });
-  writeFileSync(`${root}bench/results/latest.json`, `${JSON.stringify({ ...meta, results, failures }, null, 2)}\n`);
-  writeFileSync(`${root}bench/results/latest.md`, md);
+  writeFileSync(`${root}bench/results/${name}.json`, `${JSON.stringify({ ...meta, results, failures }, null, 2)}\n`);
+  writeFileSync(`${root}bench/results/${name}.md`, md);
   process.stdout.write(`\n${md}\n`);
   if (failures.length > 0) process.exitCode = 1;
 }

@@ -20,7 +20,7 @@ import { createServer } from 'node:net';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { RedisBroker, StreamSub } from '../src/index.js';
+import { RedisBroker, StreamSub } from 'redstream';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const env = (name: string, fallback: number): number => (process.env[name] === undefined ? fallback : Number(process.env[name]));

@@ -3,7 +3,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as bull from './lib/bullmq.js';
-import { rawClient, type Result } from './lib/measure.js';
+import { rawClient, redisCpuSeconds, type Result } from './lib/measure.js';
 import * as raw from './lib/raw.js';
 import * as rs from './lib/redstream.js';
 import type { Scenario } from './lib/scenario.js';
@@ -25,8 +25,15 @@ async function run(): Promise<Result> {
 }
 
 try {
+  // CPU per message, of this process and of Redis, over the whole scenario (setup included: small next to its messages).
+  const redisBefore = await redisCpuSeconds(scenario.topology);
+  const clientBefore = process.cpuUsage();
   const result = await run();
-  process.stdout.write(`${JSON.stringify(result)}\n`);
+  const client = process.cpuUsage(clientBefore);
+  const redisSeconds = (await redisCpuSeconds(scenario.topology)) - redisBefore;
+  const perMessage = (us: number): number => Math.round((us / result.messages) * 10) / 10;
+  const cpu = { clientCpuUs: perMessage(client.user + client.system), redisCpuUs: perMessage(redisSeconds * 1e6) };
+  process.stdout.write(`${JSON.stringify({ ...result, ...cpu })}\n`);
 } finally {
   const cleanup = rawClient(scenario.topology);
   await cleanup.del(key);

@@ -109,6 +109,39 @@ export function rssMb(): number {
   return Math.round((process.memoryUsage().rss / 1024 / 1024) * 10) / 10;
 }
 
+/**
+ * CPU seconds (user + system) the Redis servers of a topology have used so far, from INFO cpu:
+ * the single node, or every node of the cluster (replicas replicate, which costs too).
+ */
+export async function redisCpuSeconds(topology: Topology): Promise<number> {
+  const cpuOf = async (client: Redis): Promise<number> => {
+    const info = await client.info('cpu');
+    const field = (name: string): number => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? 0);
+    return field('used_cpu_user') + field('used_cpu_sys');
+  };
+  const first = new Redis(URLS[topology], { lazyConnect: true });
+  try {
+    if (topology === 'single') return await cpuOf(first);
+    const nodes = String(await first.call('CLUSTER', 'NODES'))
+      .trim()
+      .split('\n')
+      .map((line) => line.split(' ')[1]!.split('@')[0]!);
+    let total = 0;
+    for (const address of nodes) {
+      const [host, port] = address.split(':');
+      const node = new Redis({ host: host!, port: Number(port), lazyConnect: true });
+      try {
+        total += await cpuOf(node);
+      } finally {
+        node.disconnect();
+      }
+    }
+    return total;
+  } finally {
+    first.disconnect();
+  }
+}
+
 /** One scenario's result. */
 export interface Result {
   readonly scenario: string;
@@ -124,6 +157,10 @@ export interface Result {
   readonly p99?: number;
   readonly peakRssMb: number;
   readonly note?: string;
+  /** CPU time (user + system) of the client process per message, in µs, over the whole scenario. */
+  readonly clientCpuUs?: number;
+  /** CPU time of the Redis server(s) per message, in µs (every node of a cluster). */
+  readonly redisCpuUs?: number;
   /** The scenario this row's ratio is taken against (same implementation and topology), when not the raw loop. */
   readonly compareTo?: string;
 }

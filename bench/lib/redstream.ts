@@ -2,9 +2,9 @@
  * redstream's side of every scenario.
  */
 import { Registry } from 'prom-client';
-import { ListSub, PubSub, RedisBroker, RedisClusterBroker, StreamSub, type Middleware, type Source } from '../../src/index.js';
-import { RedisTelemetryMiddleware } from '../../src/opentelemetry/index.js';
-import { RedisPrometheusMiddleware } from '../../src/prometheus/index.js';
+import { ListSub, PubSub, RedisBroker, RedisClusterBroker, StreamSub, type Middleware, type Source } from 'redstream';
+import { RedisTelemetryMiddleware } from 'redstream/opentelemetry';
+import { RedisPrometheusMiddleware } from 'redstream/prometheus';
 import type { Scenario } from './scenario.js';
 import { Countdown, Latency, payload, peakRssMb, perSecond, rssMb, URLS, withInFlight, type Result } from './measure.js';
 

@@ -5,11 +5,11 @@
  */
 import { AckPolicy } from './ack.js';
 import { decodeBody } from './codec/body.js';
-import { AckMessage, ControlFlowError, DecodeError, NackMessage, rejectWith, RejectMessage, SkipMessage, StopConsume, ValidationError } from './errors.js';
+import { AckMessage, ControlFlowError, DecodeError, ErrorCode, NackMessage, RedstreamError, rejectWith, RejectMessage, SkipMessage, StopConsume, ValidationError } from './errors.js';
 import type { Context } from './context.js';
 import { silentLogger, type Logger } from './logger.js';
 import { AckStatus, SETTLED, type Message } from './message.js';
-import { compose, consumeScopes, instantiate, type Middleware, type MiddlewareLike, type Settlement, type SubscriberInfo } from './middleware.js';
+import { acceptsPlainNext, consumeScopes, instantiate, type Middleware, type MiddlewareLike, type ScopeOf, type Settlement, type SubscriberInfo } from './middleware.js';
 import { toResponse, type Response } from './response.js';
 import { validate, type StandardSchemaV1 } from './schema.js';
 
@@ -62,7 +62,6 @@ export interface ConsumeOutcome {
 }
 
 const NO_MIDDLEWARES: readonly Middleware[] = Object.freeze([]);
-const NOTHING: Promise<unknown> = Promise.resolve(undefined);
 
 /**
  * Runs one message through the pipeline and settles it per the ack policy. Completes once the
@@ -114,65 +113,188 @@ function outcome(config: ConsumerConfig, message: Message, error: unknown, resul
   return { error: error instanceof ControlFlowError ? undefined : error, result, settled: settle(config, message, error) };
 }
 
-/** The whole pipeline, with middlewares' hooks and scopes and schema validation. */
-async function consumeThroughMiddlewares(config: ConsumerConfig, message: Message): Promise<ConsumeOutcome> {
+/**
+ * The whole pipeline, with middlewares' hooks and scopes and schema validation. It runs without a
+ * promise for as long as everything in it answers synchronously: hooks that return nothing, scopes
+ * that accept a plain value from `next` (see {@link acceptsPlainNext}), a handler that returns a
+ * plain value. The first promise anything returns makes the rest wait for it.
+ */
+function consumeThroughMiddlewares(config: ConsumerConfig, message: Message): ConsumeOutcome | Promise<ConsumeOutcome> {
   const started = performance.now();
   const middlewares = instantiate(config.middlewares, message, config.subscriber);
-  let error: unknown;
-  let result: unknown;
+  const run: Run = { config, message, middlewares, started, result: undefined };
+  let work: unknown;
   try {
     if (config.logger !== silentLogger) config.logger.info(messageContext(config, message), 'Received');
     reportCorruption(config, message);
-    for (const m of middlewares) {
-      // Only a hook that returns a promise costs a wait.
-      const received = m.onReceive?.(message);
-      if (received) await received;
-    }
-    if (config.ackPolicy === AckPolicy.ACK_FIRST) await message.ack();
-    // Replies and publishers run inside the consume scopes, so a scope (a trace span) covers them.
-    await compose(consumeScopes(middlewares), (msg: Message) => {
-      const handled = (value: unknown): Promise<unknown> => {
-        result = value;
-        return value === undefined ? NOTHING : config.emit(toResponse(value), msg, middlewares).then(() => value);
-      };
-      const value = invoke(config, msg);
-      return isThenable(value) ? Promise.resolve(value).then(handled) : handled(value);
-    })(message);
+    const received = receive(middlewares, message, 0);
+    work = received ? received.then(() => runHandler(run)) : runHandler(run);
   } catch (caught) {
-    error = caught;
+    return afterHandler(run, caught);
   }
-  const failure = middlewares.some((m) => m.afterProcessed !== undefined) ? await afterProcessed(middlewares, error, message, config) : error;
-  const done = outcome(config, message, failure, result);
-  if (middlewares.some((m) => m.afterSettled !== undefined)) void reportSettlement(config, middlewares, message, done, started);
+  if (isThenable(work)) {
+    return Promise.resolve(work).then(
+      () => afterHandler(run, undefined),
+      (caught: unknown) => afterHandler(run, caught),
+    );
+  }
+  return afterHandler(run, undefined);
+}
+
+/** One message on its way through the middleware pipeline. */
+interface Run {
+  readonly config: ConsumerConfig;
+  readonly message: Message;
+  readonly middlewares: readonly Middleware[];
+  readonly started: number;
+  /** The handler's result, once it returned. */
+  result: unknown;
+}
+
+/** Runs the onReceive hooks from `from` on; a promise only once a hook returned one. */
+function receive(middlewares: readonly Middleware[], message: Message, from: number): Promise<void> | undefined {
+  for (let i = from; i < middlewares.length; i += 1) {
+    const received = middlewares[i]!.onReceive?.(message);
+    if (received) return Promise.resolve(received).then(() => receive(middlewares, message, i + 1));
+  }
+  return undefined;
+}
+
+/** ACK_FIRST, then the consume scopes around the handler and what it sends. */
+function runHandler(run: Run): unknown {
+  if (run.config.ackPolicy === AckPolicy.ACK_FIRST) return run.message.ack().then(() => scoped(run));
+  return scoped(run);
+}
+
+/** Replies and publishers run inside the consume scopes, so a scope (a trace span) covers them. */
+function scoped(run: Run): unknown {
+  const scopes = consumeScopes(run.middlewares);
+  return scopes.length === 0 ? handle(run, run.message) : dispatch(run, scopes, 0, run.message);
+}
+
+/** Decodes, validates, calls the handler and sends what it returned. */
+function handle(run: Run, message: Message): unknown {
+  const value = invoke(run.config, message);
+  return isThenable(value) ? Promise.resolve(value).then((resolved) => handled(run, message, resolved)) : handled(run, message, value);
+}
+
+function handled(run: Run, message: Message, value: unknown): unknown {
+  run.result = value;
+  return value === undefined ? undefined : run.config.emit(toResponse(value), message, run.middlewares).then(() => value);
+}
+
+/** After the handler: the afterProcessed hooks, the outcome, and the afterSettled report. */
+function afterHandler(run: Run, error: unknown): ConsumeOutcome | Promise<ConsumeOutcome> {
+  const { config, message, middlewares } = run;
+  if (!hooksOf(middlewares).afterProcessed) return conclude(run, error);
+  const failure = afterProcessed(middlewares, error, message, config, middlewares.length - 1);
+  if (failure instanceof Later) return failure.promise.then((settledFailure: unknown) => conclude(run, settledFailure));
+  return conclude(run, failure);
+}
+
+/** Which hooks a list of middlewares has, worked out once per list. */
+const hookCache = new WeakMap<readonly Middleware[], { readonly afterProcessed: boolean; readonly afterSettled: boolean }>();
+function hooksOf(middlewares: readonly Middleware[]): { readonly afterProcessed: boolean; readonly afterSettled: boolean } {
+  let hooks = hookCache.get(middlewares);
+  if (!hooks) {
+    hooks = { afterProcessed: middlewares.some((m) => m.afterProcessed !== undefined), afterSettled: middlewares.some((m) => m.afterSettled !== undefined) };
+    hookCache.set(middlewares, hooks);
+  }
+  return hooks;
+}
+
+/** What a hook chain hands back once one of its hooks returned a promise. */
+class Later {
+  readonly promise: Promise<unknown>;
+  constructor(promise: Promise<unknown>) {
+    this.promise = promise;
+  }
+}
+
+function conclude(run: Run, failure: unknown): ConsumeOutcome {
+  const done = outcome(run.config, run.message, failure, run.result);
+  if (hooksOf(run.middlewares).afterSettled) reportSettlement(run.config, run.middlewares, run.message, done, run.started);
   return done;
 }
 
-/** Runs the afterSettled hooks, innermost first, once the settlement reached Redis (or failed). */
-async function reportSettlement(config: ConsumerConfig, middlewares: readonly Middleware[], message: Message, done: ConsumeOutcome, started: number): Promise<void> {
-  const processed = performance.now();
-  const settleError = await done.settled.then(
-    () => undefined,
-    (failure: unknown) => failure ?? 'settlement failed',
-  );
-  const settledAs = settleError === undefined ? settledStatus(message) : 'failed';
-  const failed = done.error !== undefined || settleError !== undefined;
-  const settlement: Settlement = {
-    status: failed ? 'error' : (settledAs as Exclude<Settlement['settledAs'], 'failed'>),
-    settledAs,
-    error: done.error ?? settleError,
-    subscriber: config.subscriber,
-    processMs: processed - started,
-    settleMs: performance.now() - processed,
+/**
+ * Runs consume scope `index` and, through its `next`, the scopes inside it and the handler. A
+ * scope that {@link acceptsPlainNext} gets what the rest returns as it is (a plain value, a
+ * promise, or a throw); any other gets a promise, as the Middleware contract says, with a
+ * synchronous throw turned into a rejection.
+ */
+function dispatch(run: Run, scopes: ReadonlyArray<ScopeOf<Message>>, index: number, current: Message): unknown {
+  const scope = scopes[index];
+  if (!scope) return handle(run, current);
+  const plain = acceptsPlainNext(scope);
+  let called = false;
+  const next = (value: Message): unknown => {
+    if (called) return rejectWith(new RedstreamError(ErrorCode.MIDDLEWARE, 'next() called more than once in one middleware scope.'));
+    called = true;
+    if (plain) return dispatch(run, scopes, index + 1, value);
+    try {
+      return Promise.resolve(dispatch(run, scopes, index + 1, value));
+    } catch (error) {
+      return rejectWith(error);
+    }
   };
-  for (let i = middlewares.length - 1; i >= 0; i -= 1) {
+  if (plain) return scope(next as (value: Message) => Promise<unknown>, current);
+  try {
+    return scope(next as (value: Message) => Promise<unknown>, current);
+  } catch (error) {
+    return rejectWith(error);
+  }
+}
+
+/** Runs the afterSettled hooks, innermost first, once the settlement reached Redis (or failed). */
+function reportSettlement(config: ConsumerConfig, middlewares: readonly Middleware[], message: Message, done: ConsumeOutcome, started: number): void {
+  const processedAt = performance.now();
+  const report = (settleError: unknown): Promise<void> | undefined => {
+    const settledAs = settleError === undefined ? settledStatus(message) : 'failed';
+    const failed = done.error !== undefined || settleError !== undefined;
+    const settlement: Settlement = {
+      status: failed ? 'error' : (settledAs as Exclude<Settlement['settledAs'], 'failed'>),
+      settledAs,
+      error: done.error ?? settleError,
+      subscriber: config.subscriber,
+      processMs: processedAt - started,
+      settleMs: performance.now() - processedAt,
+    };
+    return afterSettled(config, middlewares, message, settlement, middlewares.length - 1);
+  };
+  done.settled.then(
+    () => report(undefined),
+    (failure: unknown) => report(failure ?? 'settlement failed'),
+  );
+}
+
+/** The afterSettled hooks from index `from` down; a promise only once a hook returned one. */
+function afterSettled(config: ConsumerConfig, middlewares: readonly Middleware[], message: Message, settlement: Settlement, from: number): Promise<void> | undefined {
+  for (let i = from; i >= 0; i -= 1) {
     const middleware = middlewares[i];
     if (!middleware?.afterSettled) continue;
+    let returned: void | Promise<void>;
     try {
-      await middleware.afterSettled(settlement, message);
+      returned = middleware.afterSettled(settlement, message);
     } catch (hookError) {
-      config.logger.error({ ...messageContext(config, message), err: hookError }, 'afterSettled middleware hook failed');
+      logHookFailure(config, message, 'afterSettled', hookError);
+      continue;
+    }
+    if (returned) {
+      return Promise.resolve(returned).then(
+        () => afterSettled(config, middlewares, message, settlement, i - 1),
+        (hookError: unknown) => {
+          logHookFailure(config, message, 'afterSettled', hookError);
+          return afterSettled(config, middlewares, message, settlement, i - 1);
+        },
+      );
     }
   }
+  return undefined;
+}
+
+function logHookFailure(config: ConsumerConfig, message: Message, hook: string, hookError: unknown): void {
+  config.logger.error({ ...messageContext(config, message), err: hookError }, `${hook} middleware hook failed`);
 }
 
 function settledStatus(message: Message): Exclude<Settlement['settledAs'], 'failed' | 'error'> {
@@ -233,16 +355,39 @@ function reportCorruption(config: ConsumerConfig, message: Message): void {
   }
 }
 
-async function afterProcessed(middlewares: readonly Middleware[], error: unknown, message: Message, config: ConsumerConfig): Promise<unknown> {
+/**
+ * The afterProcessed hooks from index `from` down, each seeing the error the ones inside left; a
+ * hook returning `true` marks it handled. The error left, or {@link Later} once a hook returned a promise.
+ */
+function afterProcessed(middlewares: readonly Middleware[], error: unknown, message: Message, config: ConsumerConfig, from: number): unknown {
   let current = error;
-  for (let i = middlewares.length - 1; i >= 0; i -= 1) {
+  for (let i = from; i >= 0; i -= 1) {
     const middleware = middlewares[i];
     if (!middleware?.afterProcessed) continue;
+    let returned: void | boolean | Promise<void | boolean>;
     try {
-      if ((await middleware.afterProcessed(current, message)) === true) current = undefined;
+      returned = middleware.afterProcessed(current, message);
     } catch (hookError) {
-      config.logger.error({ ...messageContext(config, message), err: hookError }, 'afterProcessed middleware hook failed');
+      logHookFailure(config, message, 'afterProcessed', hookError);
+      continue;
     }
+    if (returned instanceof Promise || isThenable(returned)) {
+      const failure = current;
+      const rest = (left: unknown): unknown => {
+        const next = afterProcessed(middlewares, left, message, config, i - 1);
+        return next instanceof Later ? next.promise : next;
+      };
+      return new Later(
+        Promise.resolve(returned).then(
+          (handled) => rest(handled === true ? undefined : failure),
+          (hookError: unknown) => {
+            logHookFailure(config, message, 'afterProcessed', hookError);
+            return rest(failure);
+          },
+        ),
+      );
+    }
+    if (returned === true) current = undefined;
   }
   return current;
 }

@@ -128,6 +128,28 @@ export function instantiate(middlewares: readonly MiddlewareLike[], message: Mes
 }
 
 type Scope<T, R> = (next: (value: T) => Promise<R>, value: T) => Promise<R>;
+/** A bound scope of one kind (consume or publish). */
+export type ScopeOf<T> = Scope<T, unknown>;
+
+/** Middlewares whose consumeScope takes whatever `next` returns (see {@link allowPlainNext}). */
+const plainNextMiddlewares = new WeakSet<object>();
+/** Their bound consume scopes. */
+const plainNextScopes = new WeakSet<object>();
+
+/**
+ * Marks a middleware whose `consumeScope` copes with `next` returning a plain value or throwing
+ * (not only a promise), and may itself return a plain value: the pipeline then stays synchronous
+ * through it while the handler is. For redstream's own middlewares.
+ * @internal
+ */
+export function allowPlainNext(middleware: Middleware): void {
+  plainNextMiddlewares.add(middleware);
+}
+
+/** Whether a bound consume scope was marked with {@link allowPlainNext}. @internal */
+export function acceptsPlainNext(scope: ScopeOf<Message>): boolean {
+  return plainNextScopes.has(scope);
+}
 
 /**
  * Composes scopes so the first is outermost. Calling `next()` twice from one scope throws,
@@ -164,7 +186,13 @@ const publishCache = new WeakMap<readonly Middleware[], ReadonlyArray<Scope<Publ
 export function consumeScopes(middlewares: readonly Middleware[]): ReadonlyArray<Scope<Message, unknown>> {
   let scopes = consumeCache.get(middlewares);
   if (!scopes) {
-    scopes = middlewares.filter((m) => m.consumeScope !== undefined).map((m) => m.consumeScope!.bind(m));
+    scopes = middlewares
+      .filter((m) => m.consumeScope !== undefined)
+      .map((m) => {
+        const scope = m.consumeScope!.bind(m);
+        if (plainNextMiddlewares.has(m)) plainNextScopes.add(scope);
+        return scope;
+      });
     consumeCache.set(middlewares, scopes);
   }
   return scopes;

@@ -7,6 +7,7 @@
  */
 import {
   context,
+  isSpanContextValid,
   metrics,
   propagation,
   SpanKind,
@@ -23,7 +24,7 @@ import {
 } from '@opentelemetry/api';
 import { ControlFlowError } from '../core/errors.js';
 import type { Message } from '../core/message.js';
-import type { Middleware, PublishCommand } from '../core/middleware.js';
+import { allowPlainNext, type Middleware, type PublishCommand } from '../core/middleware.js';
 
 /** Options of {@link RedisTelemetryMiddleware}. */
 export interface RedisTelemetryOptions {
@@ -84,6 +85,7 @@ export class RedisTelemetryMiddleware implements Middleware {
       this.#publishMessages = meter.createCounter('messaging.publish.messages', { unit: '{message}', description: 'Messages published.' });
       this.#processMessages = meter.createCounter('messaging.process.messages', { unit: '{message}', description: 'Messages processed.' });
     }
+    allowPlainNext(this);
   }
 
   publishScope(next: (command: PublishCommand) => Promise<unknown>, command: PublishCommand): Promise<unknown> {
@@ -99,7 +101,10 @@ export class RedisTelemetryMiddleware implements Middleware {
         ...(command.batch ? { [MessagingAttribute.BATCH_COUNT]: count } : {}),
       });
     }
-    const active = trace.setSpan(context.active(), span);
+    // A span that records nothing and carries no trace has no context worth making active; the
+    // active context (baggage, say) is still injected.
+    const traced = span.isRecording() || isSpanContextValid(span.spanContext());
+    const active = traced ? trace.setSpan(context.active(), span) : context.active();
     propagation.inject(active, command.headers);
     const started = performance.now();
     const finish = (failure: unknown): void => {
@@ -108,7 +113,7 @@ export class RedisTelemetryMiddleware implements Middleware {
       this.#publishDuration.record((performance.now() - started) / 1000, metricAttributes);
       this.#publishMessages?.add(count, metricAttributes);
     };
-    return ending(context.with(active, next, undefined, command), finish);
+    return ending(traced ? context.with(active, next, undefined, command) : next(command), finish);
   }
 
   consumeScope(next: (message: Message) => Promise<unknown>, message: Message): Promise<unknown> {
@@ -135,7 +140,22 @@ export class RedisTelemetryMiddleware implements Middleware {
       this.#processDuration.record((performance.now() - started) / 1000, metricAttributes);
       this.#processMessages?.add(count, metricAttributes);
     };
-    return ending(context.with(trace.setSpan(parent, span), next, undefined, message), finish);
+    // The pipeline passes a `next` that may answer synchronously (allowPlainNext in the constructor).
+    let work: unknown;
+    try {
+      // A span that records nothing and carries no trace (no SDK, no incoming traceparent) has no
+      // context worth making active.
+      const traced = span.isRecording() || isSpanContextValid(span.spanContext());
+      work = traced ? context.with(trace.setSpan(parent, span), next, undefined, message) : (next as (message: Message) => unknown)(message);
+    } catch (error) {
+      finish(error);
+      throw error;
+    }
+    if (!isThenable(work)) {
+      finish(undefined);
+      return work as Promise<unknown>;
+    }
+    return ending(Promise.resolve(work), finish);
   }
 
   /** Metric attributes of a destination, made once per destination while there are not too many. */
@@ -202,4 +222,8 @@ function payloadSize(message: Message): number {
   let size = 0;
   for (const item of body) size += item.length;
   return size;
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
 }

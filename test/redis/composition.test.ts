@@ -162,6 +162,28 @@ describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
       expect(msg.status).toBe('acked');
     });
 
+    it('hand a consume scope a promise from next(), even for a synchronous handler, and its throw as a rejection', async () => {
+      const outcomes = new Inbox<string>();
+      // Not async: it relies on next() returning a promise, as the Middleware contract says.
+      const promiseUser: Middleware = {
+        consumeScope: (next, msg) =>
+          next(msg).then(
+            (value) => (outcomes.push(`resolved ${String(value)}`), value),
+            (error: unknown) => (outcomes.push(`rejected ${(error as Error).message}`), undefined),
+          ),
+      };
+      const broker = makeBroker({ middlewares: [promiseUser] });
+      const list = uid('promise-next');
+      broker.subscriber({ list }, (body: string) => {
+        if (body === 'throw') throw new Error('sync throw');
+        return undefined;
+      });
+      await broker.start();
+      await broker.publish('fine', { list });
+      await broker.publish('throw', { list });
+      expect(await outcomes.take(2)).toEqual(['resolved undefined', 'rejected sync throw']);
+    });
+
     it('refuses a consume scope that calls next() twice', async () => {
       const twice: Middleware = {
         async consumeScope(next, msg) {

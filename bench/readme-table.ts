@@ -81,7 +81,7 @@ rows.push([
   ['channel', 'list', 'stream'].map((dest) => cpu(`ping-pong ${dest}`)).join(' / '),
 ]);
 
-const rpc = (topology: Topology): string => `${int(find('rpc 1 caller', topology, 'redstream')?.rate)} / ${int(find('rpc 100 callers', topology, 'redstream')?.rate)}`;
+const rpc = (topology: Topology): string => `${cell('rpc 1 caller', topology)} / ${cell('rpc 100 callers', topology)}`;
 rows.push(['request/reply, 1 / 100 callers', rpc('single'), rpc('cluster'), `${latency('rpc 1 caller')} (1 caller)`, `${cpu('rpc 1 caller')} / ${cpu('rpc 100 callers')}`]);
 
 const without = find('cluster publishes to every master without pipeline', 'cluster', 'redstream');
@@ -91,16 +91,20 @@ rows.push(['cluster: publishes to every master, without / with `pipeline` (raw l
 
 const long = run.results.find((r) => r.scenario.startsWith('long run'));
 if (long) rows.push([`${long.scenario}: ${long.note ?? ''}`, int(long.rate), '–', `${ms(long.p50)} / ${ms(long.p99)}`, cpu(long.scenario)]);
-for (const middleware of ['OpenTelemetry, no-op provider', 'Prometheus']) {
-  const scenario = `throughput stream-group + ${middleware}`;
-  const base = (topology: Topology): Result | undefined => find('throughput stream-group', topology, 'redstream');
+const middlewareRows: Array<[string, string]> = [
+  ['', 'throughput stream-group'],
+  [', consume a full stream', 'throughput stream-group (publish, then consume)'],
+];
+for (const [shape, without] of middlewareRows) for (const middleware of ['OpenTelemetry, no-op provider', 'Prometheus']) {
+  const scenario = `${without} + ${middleware}`;
+  const base = (topology: Topology): Result | undefined => find(without, topology, 'redstream');
   const withIt = (topology: Topology): string => {
     const ours = find(scenario, topology, 'redstream');
     return ours ? `${int(ours.rate)} (${ratio(ours.rate, base(topology)?.rate)} of without)` : '–';
   };
   const ours = find(scenario, 'single', 'redstream');
   rows.push([
-    `stream group + ${middleware} (on publish and consume)`,
+    `stream group${shape} + ${middleware} (on publish and consume)`,
     withIt('single'),
     withIt('cluster'),
     latency(scenario),

@@ -19,7 +19,7 @@ async function run(): Promise<Result> {
     case 'pingpong': return impl.pingPong(scenario, key);
     case 'throughput': return impl.throughput(scenario, key);
     case 'pipeline': return impl.pipelined(scenario, keys);
-    case 'rpc': return rs.rpc(scenario, key);
+    case 'rpc': return impl.rpc(scenario, key);
     case 'jobs': return bull.jobs(scenario, key);
   }
 }

@@ -144,3 +144,43 @@ export async function pipelined(s: Scenario, keys: string[]): Promise<Result> {
   await client.quit();
   return { scenario: s.id, impl: 'raw ioredis', topology: s.topology, payload: s.payload, messages: s.messages, rate, peakRssMb: peakRssMb() };
 }
+
+/**
+ * Request/reply by hand: requests published to the channel as JSON `{ id, reply, body }`, the
+ * responder publishing the body back to the caller's reply channel, a map of pending ids. Classic
+ * Pub/Sub both ways, on both topologies.
+ */
+export async function rpc(s: Scenario, key: string): Promise<Result> {
+  const responderIn = rawClient(s.topology);
+  const responderOut = rawClient(s.topology);
+  const callerIn = rawClient(s.topology);
+  const callerOut = rawClient(s.topology);
+  const replies = `${key}:reply`;
+  responderIn.on('messageBuffer', (_channel: Buffer, data: Buffer) => {
+    const request = JSON.parse(data.toString()) as { id: number; reply: string; body: unknown };
+    void responderOut.publish(request.reply, JSON.stringify({ id: request.id, body: request.body }));
+  });
+  const pending = new Map<number, () => void>();
+  callerIn.on('messageBuffer', (_channel: Buffer, data: Buffer) => {
+    const reply = JSON.parse(data.toString()) as { id: number };
+    pending.get(reply.id)?.();
+    pending.delete(reply.id);
+  });
+  await responderIn.subscribe(key);
+  await callerIn.subscribe(replies);
+  const body = payload(s.payload);
+  const latency = new Latency(s.messages);
+  let nextId = 0;
+  const start = performance.now();
+  await withInFlight(s.messages, s.inFlight, async () => {
+    const sent = performance.now();
+    const id = (nextId += 1);
+    const answered = new Promise<void>((resolve) => pending.set(id, resolve));
+    await callerOut.publish(key, JSON.stringify({ id, reply: replies, body: { ...body, t: sent } }));
+    await answered;
+    latency.add(sent);
+  });
+  const rate = perSecond(s.messages, start, performance.now());
+  await Promise.all([responderIn, responderOut, callerIn, callerOut].map((client) => client.quit()));
+  return { scenario: s.id, impl: 'raw ioredis', topology: s.topology, payload: s.payload, messages: s.messages, rate, p50: latency.percentile(50), p99: latency.percentile(99), peakRssMb: peakRssMb(), note: 'p50/p99: whole request → reply' };
+}

@@ -64,9 +64,14 @@ export function scenarios(quick: boolean): Scenario[] {
     for (const middleware of ['opentelemetry', 'prometheus'] as const) {
       const label = middleware === 'opentelemetry' ? 'OpenTelemetry, no-op provider' : 'Prometheus';
       list.push({ ...base, id: `throughput stream-group + ${label}`, kind: 'throughput', impl: 'redstream', topology, dest: 'stream-group', messages: n, middleware, compareTo: 'throughput stream-group' });
+      // The consuming side alone: the rate is that of consuming a full stream.
+      const full = 'throughput stream-group (publish, then consume)';
+      list.push({ ...base, id: `${full} + ${label}`, kind: 'throughput', impl: 'redstream', topology, dest: 'stream-group', messages: n, separate: true, middleware, compareTo: full });
     }
     for (const callers of [1, 100]) {
-      list.push({ ...base, id: `rpc ${callers} caller${callers > 1 ? 's' : ''}`, kind: 'rpc', impl: 'redstream', topology, dest: 'channel', inFlight: callers, messages: callers === 1 ? (quick ? 300 : 3000) : quick ? 1000 : 20_000 });
+      const id = `rpc ${callers} caller${callers > 1 ? 's' : ''}`;
+      const messages = callers === 1 ? (quick ? 300 : 3000) : quick ? 1000 : 20_000;
+      for (const impl of ['redstream', 'raw'] as const) list.push({ ...base, id, kind: 'rpc', impl, topology, dest: 'channel', inFlight: callers, messages });
     }
   }
   for (const usePipeline of [false, true]) {

@@ -17,7 +17,7 @@ import { ReplyInbox, SHARDED_REPLY, type RequestOptions } from './rpc.js';
 import { checkInt, checkKeys } from './sources.js';
 import { PubSubHub } from './subscriber/hub.js';
 import { RunningSubscribers } from './subscriber/running.js';
-import { splitOptions, toDestination, type ChannelTarget, type ListTarget, type StreamTarget, type Target } from './targets.js';
+import { splitOptions, toDestination, type ChannelTarget, type Destination, type ListTarget, type StreamTarget, type Target } from './targets.js';
 import { describeServer, singleNode, type Topology } from './topology.js';
 
 /**
@@ -202,24 +202,35 @@ export class RedisBroker extends RedisRegistrator {
    * Publishes and waits for the consumer's answer on this broker's reply inbox.
    * @example const reply = await broker.request({ id: 'a1' }, { channel: 'rpc', timeout: 3_000 })
    */
-  async request(message: unknown, options: Target & RequestOptions): Promise<Message> {
-    const { timeout: rawTimeout, ...rest } = splitOptions<RequestOptions>(options, ['timeout', 'headers', 'correlationId', 'maxlen']);
-    const timeout = checkInt('timeout', rawTimeout ?? 30_000, 1);
-    const destination = toDestination(options);
-    await this.#lifecycle.ensureConnected('request');
+  request(message: unknown, options: Target & RequestOptions): Promise<Message> {
+    let timeout: number;
+    let rest: Omit<RequestOptions, 'timeout'>;
+    let destination: Destination;
+    try {
+      const { timeout: rawTimeout, ...others } = splitOptions<RequestOptions>(options, ['timeout', 'headers', 'correlationId', 'maxlen']);
+      timeout = checkInt('timeout', rawTimeout ?? 30_000, 1);
+      rest = others;
+      destination = toDestination(options);
+    } catch (error) {
+      return rejectWith(error);
+    }
+    // Connected and listening already is the hot case: no await for it.
+    const connected = this.state === 'connected' || this.state === 'running' ? undefined : this.#lifecycle.ensureConnected('request');
     const sharded = this.#strategy.shardedReplies;
-    await this.#inbox.listen(sharded);
+    const listening = connected ? connected.then(() => this.#inbox.listen(sharded)) : this.#inbox.listen(sharded);
+    if (listening) return listening.then(() => this.#request(message, destination, timeout, rest, sharded));
+    return this.#request(message, destination, timeout, rest, sharded);
+  }
+
+  #request(message: unknown, destination: Destination, timeout: number, rest: Omit<RequestOptions, 'timeout'>, sharded: boolean): Promise<Message> {
     const correlationId = rest.correlationId ?? this.#settings.idGenerator();
     const reply = this.#inbox.expect(correlationId, timeout, `${destination.kind} "${destination.name}"`);
     const headers = sharded ? { ...rest.headers, [SHARDED_REPLY]: '1' } : { ...rest.headers };
     const publish: Publish = { type: 'request', destination, body: message, batch: false, options: { ...rest, headers, correlationId, replyTo: this.#inbox.channel } };
-    const sent = this.#producer.publish(publish).catch((error: unknown) => {
-      this.#inbox.cancel(correlationId);
-      throw error;
-    });
     // The timeout counts from the call, even while the publish itself is stuck (Redis stalled);
     // whichever fails first is what the caller gets, and nothing is left unhandled.
-    return Promise.race([sent.then(() => reply), reply]);
+    this.#producer.publish(publish).catch((error: unknown) => this.#inbox.fail(correlationId, error));
+    return reply;
   }
 
   /**

@@ -31,20 +31,32 @@ export class ReplyInbox {
   readonly #logger: Logger;
   readonly #pending = new Map<string, Pending>();
   #listening: Promise<Array<() => Promise<void>>> | undefined;
+  /** Whether the subscription is in place (#listening resolved). */
+  #listened = false;
 
   constructor(hub: PubSubHub, logger: Logger) {
     this.#hub = hub;
     this.#logger = logger;
   }
 
-  /** Subscribes the inbox once (also sharded when asked); later calls reuse the subscription. */
-  listen(sharded: boolean): Promise<unknown> {
+  /**
+   * Subscribes the inbox once (also sharded when asked); later calls reuse the subscription.
+   * Undefined once it is listening (nothing to wait for).
+   */
+  listen(sharded: boolean): Promise<unknown> | undefined {
+    if (this.#listened) return undefined;
     const deliver = (_channel: string, payload: Buffer): void => this.#deliver(payload);
     const kinds = sharded ? (['channel', 'sharded'] as const) : (['channel'] as const);
-    this.#listening ??= Promise.all(kinds.map((kind) => this.#hub.subscribe(kind, this.channel, deliver))).catch((error: unknown) => {
-      this.#listening = undefined;
-      throw error;
-    });
+    this.#listening ??= Promise.all(kinds.map((kind) => this.#hub.subscribe(kind, this.channel, deliver))).then(
+      (unsubscribes) => {
+        this.#listened = true;
+        return unsubscribes;
+      },
+      (error: unknown) => {
+        this.#listening = undefined;
+        throw error;
+      },
+    );
     return this.#listening;
   }
 
@@ -59,12 +71,13 @@ export class ReplyInbox {
     });
   }
 
-  /** Gives up on a request (its publish failed). */
-  cancel(correlationId: string): void {
+  /** Fails a request whose publish failed, unless it already ended (timed out). */
+  fail(correlationId: string, error: unknown): void {
     const pending = this.#pending.get(correlationId);
     if (!pending) return;
     clearTimeout(pending.timer);
     this.#pending.delete(correlationId);
+    pending.reject(error);
   }
 
   /** Fails every waiting request; the broker is going away. */
@@ -76,6 +89,7 @@ export class ReplyInbox {
     }
     const listening = this.#listening;
     this.#listening = undefined;
+    this.#listened = false;
     const unsubscribes = (await listening?.catch(() => undefined)) ?? [];
     await Promise.all(unsubscribes.map((unsubscribe) => unsubscribe().catch(() => undefined)));
   }

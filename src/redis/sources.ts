@@ -223,8 +223,11 @@ class StreamSubImpl<Batch extends boolean = false> {
     }
   }
 
+  /** The same stream under a router's prefix; its dead-letter stream takes the prefix too. */
   withPrefix(prefix: string): StreamSub<Batch> {
-    return prefix ? new StreamSubImpl(prefix + this.name, this.#options) : this;
+    if (!prefix) return this;
+    const options = this.#options.deadLetter === undefined ? this.#options : { ...this.#options, deadLetter: prefix + this.#options.deadLetter };
+    return new StreamSubImpl(prefix + this.name, options);
   }
 }
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { decodeEnvelope, encodeEnvelope } from '../../src/core/codec/index.js';
-import { StreamSub } from '../../src/index.js';
+import { RedisRouter, StreamSub } from '../../src/index.js';
 import { targets, uid } from '../helpers/redis.js';
 import { eventually, Inbox } from '../helpers/wait.js';
 
@@ -34,6 +34,20 @@ describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
       expect((await reasons(dlq)).sort()).toEqual(['decode', 'validation']);
       await eventually(async () => (await pending(stream)) === 0, 5000, 'nothing left pending');
       expect(handled.items).toEqual([{ id: 'fine' }]);
+    });
+
+    it('go to the dead-letter stream under the same router prefix as their stream', async () => {
+      const broker = makeBroker();
+      // One hash tag for both names, so the move is atomic on a cluster too.
+      const prefix = `${uid('app')}.`;
+      const router = new RedisRouter({ prefix });
+      router.subscriber(new StreamSub('{orders}', { group: 'g', consumer: 'c', deadLetter: '{orders}:dlq' }), { schema: z.object({ id: z.string() }) }, () => undefined);
+      broker.includeRouter(router);
+      await broker.start();
+      await broker.publish({ id: 7 }, { stream: `${prefix}{orders}` });
+      await eventually(async () => (await rawClient().xlen(`${prefix}{orders}:dlq`)) === 1, 5000, 'the dead letter under the prefix');
+      expect(await reasons(`${prefix}{orders}:dlq`)).toEqual(['validation']);
+      expect(await rawClient().exists('{orders}:dlq')).toBe(0);
     });
 
     it('are dropped, with an error log, when there is no dead-letter stream', async () => {

@@ -224,6 +224,10 @@ export class RedisBroker extends RedisRegistrator {
 
   #request(message: unknown, destination: Destination, timeout: number, rest: Omit<RequestOptions, 'timeout'>, sharded: boolean): Promise<Message> {
     const correlationId = rest.correlationId ?? this.#settings.idGenerator();
+    // Two requests waiting under one ID could not be told apart when a reply comes.
+    if (this.#inbox.waits(correlationId)) {
+      return rejectWith(new OptionError('correlationId', correlationId, 'unique among requests still waiting for a reply (leave it unset for a fresh one)'));
+    }
     const reply = this.#inbox.expect(correlationId, timeout, `${destination.kind} "${destination.name}"`);
     const headers = sharded ? { ...rest.headers, [SHARDED_REPLY]: '1' } : { ...rest.headers };
     const publish: Publish = { type: 'request', destination, body: message, batch: false, options: { ...rest, headers, correlationId, replyTo: this.#inbox.channel } };

@@ -60,6 +60,11 @@ export class ReplyInbox {
     return this.#listening;
   }
 
+  /** Whether a request with this correlation ID still waits for its reply. */
+  waits(correlationId: string): boolean {
+    return this.#pending.has(correlationId);
+  }
+
   /** Waits for the reply with `correlationId`; register before publishing the request. */
   expect(correlationId: string, timeout: number, destination: string): Promise<Message> {
     return new Promise((resolve, reject) => {

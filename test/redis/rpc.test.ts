@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RequestTimeoutError, Response, StreamSub, type Middleware } from '../../src/index.js';
+import { OptionError, RequestTimeoutError, Response, StreamSub, type Middleware } from '../../src/index.js';
 import { targets, uid } from '../helpers/redis.js';
 import { Inbox } from '../helpers/wait.js';
 
@@ -48,6 +48,24 @@ describe.each(targets)('on $name', ({ makeBroker }) => {
       await server.start();
       const replies = await Promise.all(Array.from({ length: 100 }, (_, n) => client.request(n, { channel, timeout: 5000 })));
       expect(replies.map((r) => r.body)).toEqual(Array.from({ length: 100 }, (_, n) => n + 1000));
+    });
+
+    it('refuses a second request under the correlation id of one still waiting, and answers the first', async () => {
+      const server = makeBroker();
+      const client = makeBroker();
+      const channel = uid('rpc-same-id');
+      const gate = new Inbox<true>();
+      server.subscriber(channel, async (n: number) => {
+        await gate.next(5000);
+        return n;
+      });
+      await server.start();
+      const first = client.request(1, { channel, timeout: 5000, correlationId: 'same' });
+      const second = await client.request(2, { channel, timeout: 5000, correlationId: 'same' }).catch((e: unknown) => e);
+      expect(second).toBeInstanceOf(OptionError);
+      expect((second as OptionError).message).toMatch(/`correlationId` to be unique among requests still waiting/);
+      gate.push(true);
+      expect((await first).body).toBe(1);
     });
 
     it('rejects with a typed timeout error naming the destination', async () => {

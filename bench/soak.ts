@@ -14,13 +14,12 @@
  * Environment: SOAK_MESSAGES (default 5,000,000), SOAK_MINUTES (the bound, default 20),
  * SOAK_FAIL_RATE (default 0.01), SOAK_SLOW_RATE (default 0.002), SOAK_KILL_EVERY_MS (mean, default 1500).
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { RedisBroker, StreamSub } from 'redstream';
+import { freePort, killRedis, pidFile, startRedis } from '../test/helpers/throwaway.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const env = (name: string, fallback: number): number => (process.env[name] === undefined ? fallback : Number(process.env[name]));
@@ -33,16 +32,11 @@ const KILL_EVERY_MS = env('SOAK_KILL_EVERY_MS', 1500);
 const MAX_BACKLOG = 20_000;
 const STREAM = 'soak';
 
-const port = await new Promise<number>((resolvePort) => {
-  const server = createServer().listen(0, '127.0.0.1', () => {
-    const { port: free } = server.address() as { port: number };
-    server.close(() => resolvePort(free));
-  });
-});
-execFileSync('bash', [`${root}scripts/redis-node.sh`, 'plain', String(port)]);
-const pidFile = `${process.env['REDSTREAM_REDIS_DIR'] ?? '/tmp/redstream-redis'}/redis-${port}.pid`;
+// A server of the soak's own, started and killed the way the outage tests do it.
+const port = await freePort();
+startRedis(port);
 const url = `redis://127.0.0.1:${port}`;
-const redisPid = Number(readFileSync(pidFile, 'utf8'));
+const redisPid = Number(readFileSync(pidFile(port), 'utf8'));
 const raw = new Redis(url);
 const startedAt = Date.now();
 const deadline = startedAt + MINUTES * 60_000;
@@ -177,7 +171,7 @@ const redisPeakMB = round(Number(/used_memory_peak:(\d+)/.exec(await raw.info('m
 await consumer.close();
 await producer.close();
 await raw.quit();
-process.kill(redisPid, 'SIGKILL');
+killRedis(port);
 
 const tenth = Math.max(1, Math.floor(samples.length / 10));
 const mean = (rows: Sample[], field: 'rssMB' | 'heapMB' | 'handles'): number => round(rows.reduce((sum, row) => sum + row[field], 0) / rows.length);

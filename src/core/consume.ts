@@ -5,11 +5,11 @@
  */
 import { AckPolicy } from './ack.js';
 import { decodeBody } from './codec/body.js';
-import { AckMessage, ControlFlowError, DecodeError, ErrorCode, NackMessage, RedstreamError, rejectWith, RejectMessage, SkipMessage, StopConsume, ValidationError } from './errors.js';
+import { AckMessage, ControlFlowError, DecodeError, NackMessage, rejectWith, RejectMessage, SkipMessage, StopConsume, ValidationError } from './errors.js';
 import type { Context } from './context.js';
 import { silentLogger, type Logger } from './logger.js';
 import { AckStatus, SETTLED, type Message } from './message.js';
-import { acceptsPlainNext, consumeScopes, instantiate, type Middleware, type MiddlewareLike, type ScopeOf, type Settlement, type SubscriberInfo } from './middleware.js';
+import { acceptsPlainNext, consumeScopes, instantiate, isThenable, runScopes, type Middleware, type MiddlewareLike, type Settlement, type SubscriberInfo } from './middleware.js';
 import { toResponse, type Response } from './response.js';
 import { validate, type StandardSchemaV1 } from './schema.js';
 
@@ -169,7 +169,7 @@ function runHandler(run: Run): unknown {
 /** Replies and publishers run inside the consume scopes, so a scope (a trace span) covers them. */
 function scoped(run: Run): unknown {
   const scopes = consumeScopes(run.middlewares);
-  return scopes.length === 0 ? handle(run, run.message) : dispatch(run, scopes, 0, run.message);
+  return scopes.length === 0 ? handle(run, run.message) : runScopes(scopes, (message: Message) => handle(run, message), run.message, acceptsPlainNext);
 }
 
 /** Decodes, validates, calls the handler and sends what it returned. */
@@ -215,35 +215,6 @@ function conclude(run: Run, failure: unknown): ConsumeOutcome {
   const done = outcome(run.config, run.message, failure, run.result);
   if (hooksOf(run.middlewares).afterSettled) reportSettlement(run.config, run.middlewares, run.message, done, run.started);
   return done;
-}
-
-/**
- * Runs consume scope `index` and, through its `next`, the scopes inside it and the handler. A
- * scope that {@link acceptsPlainNext} gets what the rest returns as it is (a plain value, a
- * promise, or a throw); any other gets a promise, as the Middleware contract says, with a
- * synchronous throw turned into a rejection.
- */
-function dispatch(run: Run, scopes: ReadonlyArray<ScopeOf<Message>>, index: number, current: Message): unknown {
-  const scope = scopes[index];
-  if (!scope) return handle(run, current);
-  const plain = acceptsPlainNext(scope);
-  let called = false;
-  const next = (value: Message): unknown => {
-    if (called) return rejectWith(new RedstreamError(ErrorCode.MIDDLEWARE, 'next() called more than once in one middleware scope.'));
-    called = true;
-    if (plain) return dispatch(run, scopes, index + 1, value);
-    try {
-      return Promise.resolve(dispatch(run, scopes, index + 1, value));
-    } catch (error) {
-      return rejectWith(error);
-    }
-  };
-  if (plain) return scope(next as (value: Message) => Promise<unknown>, current);
-  try {
-    return scope(next as (value: Message) => Promise<unknown>, current);
-  } catch (error) {
-    return rejectWith(error);
-  }
 }
 
 /** Runs the afterSettled hooks, innermost first, once the settlement reached Redis (or failed). */
@@ -311,9 +282,6 @@ function settledStatus(message: Message): Exclude<Settlement['settledAs'], 'fail
   }
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value instanceof Promise || (typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function');
-}
 
 /** Decodes, validates and calls the handler; a promise only when validation or the handler makes one. */
 function invoke(config: ConsumerConfig, message: Message): unknown {
@@ -371,7 +339,7 @@ function afterProcessed(middlewares: readonly Middleware[], error: unknown, mess
       logHookFailure(config, message, 'afterProcessed', hookError);
       continue;
     }
-    if (returned instanceof Promise || isThenable(returned)) {
+    if (isThenable(returned)) {
       const failure = current;
       const rest = (left: unknown): unknown => {
         const next = afterProcessed(middlewares, left, message, config, i - 1);

@@ -157,26 +157,47 @@ export function acceptsPlainNext(scope: ScopeOf<Message>): boolean {
  */
 export function compose<T, R>(scopes: ReadonlyArray<Scope<T, R>>, last: (value: T) => Promise<R>): (value: T) => Promise<R> {
   if (scopes.length === 0) return last;
-  return (value: T) => {
-    const dispatch = (index: number, current: T): Promise<R> => {
-      const scope = scopes[index];
-      // A synchronous throw (a handler's, a scope's) becomes a rejection the scopes around it see.
-      try {
-        if (!scope) return last(current);
-        let called = false;
-        return scope((next: T) => {
-          if (called) {
-            return Promise.reject(new RedstreamError(ErrorCode.MIDDLEWARE, 'next() called more than once in one middleware scope.'));
-          }
-          called = true;
-          return dispatch(index + 1, next);
-        }, current);
-      } catch (error) {
-        return rejectWith(error);
-      }
-    };
-    return dispatch(0, value);
+  return (value: T) => runScopes(scopes, last, value) as Promise<R>;
+}
+
+/**
+ * Runs scope `index` around `value` and, through its `next`, the scopes inside it and `last`. A
+ * scope for which `plain` holds gets what the rest returns as it is (a plain value, a promise, or
+ * a throw); any other gets a promise, as the Middleware contract says, with a synchronous throw
+ * (a handler's, a scope's) turned into a rejection the scopes around it see.
+ */
+export function runScopes<T, R>(
+  scopes: ReadonlyArray<Scope<T, R>>,
+  last: (value: T) => unknown,
+  value: T,
+  plain: (scope: Scope<T, R>) => boolean = () => false,
+  index = 0,
+): unknown {
+  const scope = scopes[index];
+  if (!scope) return last(value);
+  const direct = plain(scope);
+  let called = false;
+  const next = (current: T): unknown => {
+    if (called) return Promise.reject(new RedstreamError(ErrorCode.MIDDLEWARE, 'next() called more than once in one middleware scope.'));
+    called = true;
+    if (direct) return runScopes(scopes, last, current, plain, index + 1);
+    try {
+      return Promise.resolve(runScopes(scopes, last, current, plain, index + 1));
+    } catch (error) {
+      return rejectWith(error);
+    }
   };
+  if (direct) return scope(next as (current: T) => Promise<R>, value);
+  try {
+    return scope(next as (current: T) => Promise<R>, value);
+  } catch (error) {
+    return rejectWith(error);
+  }
+}
+
+/** Whether a value is a promise or promise-like (has a `then` method). */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value instanceof Promise || (typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function');
 }
 
 const consumeCache = new WeakMap<readonly Middleware[], ReadonlyArray<Scope<Message, unknown>>>();

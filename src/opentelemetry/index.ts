@@ -24,7 +24,7 @@ import {
 } from '@opentelemetry/api';
 import { ControlFlowError } from '../core/errors.js';
 import type { Message } from '../core/message.js';
-import { allowPlainNext, type Middleware, type PublishCommand } from '../core/middleware.js';
+import { allowPlainNext, isThenable, type Middleware, type PublishCommand } from '../core/middleware.js';
 
 /** Options of {@link RedisTelemetryMiddleware}. */
 export interface RedisTelemetryOptions {
@@ -101,9 +101,8 @@ export class RedisTelemetryMiddleware implements Middleware {
         ...(command.batch ? { [MessagingAttribute.BATCH_COUNT]: count } : {}),
       });
     }
-    // A span that records nothing and carries no trace has no context worth making active; the
-    // active context (baggage, say) is still injected.
-    const traced = span.isRecording() || isSpanContextValid(span.spanContext());
+    // The active context (baggage, say) is injected even when the span is not worth activating.
+    const traced = worthActivating(span);
     const active = traced ? trace.setSpan(context.active(), span) : context.active();
     propagation.inject(active, command.headers);
     const started = performance.now();
@@ -143,10 +142,7 @@ export class RedisTelemetryMiddleware implements Middleware {
     // The pipeline passes a `next` that may answer synchronously (allowPlainNext in the constructor).
     let work: unknown;
     try {
-      // A span that records nothing and carries no trace (no SDK, no incoming traceparent) has no
-      // context worth making active.
-      const traced = span.isRecording() || isSpanContextValid(span.spanContext());
-      work = traced ? context.with(trace.setSpan(parent, span), next, undefined, message) : (next as (message: Message) => unknown)(message);
+      work = worthActivating(span) ? context.with(trace.setSpan(parent, span), next, undefined, message) : (next as (message: Message) => unknown)(message);
     } catch (error) {
       finish(error);
       throw error;
@@ -197,6 +193,14 @@ function ending<T>(work: Promise<T>, finish: (failure: unknown) => void): Promis
   );
 }
 
+/**
+ * Whether a span is worth making the active context: one that records nothing and carries no
+ * trace (no SDK, no incoming traceparent) changes nothing for what runs inside it.
+ */
+function worthActivating(span: Span): boolean {
+  return span.isRecording() || isSpanContextValid(span.spanContext());
+}
+
 /** Reads a message's headers for a propagator, decoding them only when it asks. */
 const HEADERS: TextMapGetter<Message> = {
   keys: (message) => Object.keys(message.headers),
@@ -222,8 +226,4 @@ function payloadSize(message: Message): number {
   let size = 0;
   for (const item of body) size += item.length;
   return size;
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
 }

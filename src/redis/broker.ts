@@ -215,11 +215,16 @@ export class RedisBroker extends RedisRegistrator {
       return rejectWith(error);
     }
     // Connected and listening already is the hot case: no await for it.
-    const connected = this.state === 'connected' || this.state === 'running' ? undefined : this.#lifecycle.ensureConnected('request');
+    const connected = this.#ready('request');
     const sharded = this.#strategy.shardedReplies;
     const listening = connected ? connected.then(() => this.#inbox.listen(sharded)) : this.#inbox.listen(sharded);
     if (listening) return listening.then(() => this.#request(message, destination, timeout, rest, sharded));
     return this.#request(message, destination, timeout, rest, sharded);
+  }
+
+  /** Nothing when connected already (the hot case makes no promise), else the connection under way. */
+  #ready(what: string): Promise<void> | undefined {
+    return this.state === 'connected' || this.state === 'running' ? undefined : this.#lifecycle.ensureConnected(what);
   }
 
   #request(message: unknown, destination: Destination, timeout: number, rest: Omit<RequestOptions, 'timeout'>, sharded: boolean): Promise<Message> {
@@ -290,7 +295,7 @@ export class RedisBroker extends RedisRegistrator {
       logger: this.logger,
       middlewares: this.middlewares,
       idGenerator: this.#settings.idGenerator,
-      ready: (what) => (this.state === 'connected' || this.state === 'running' ? undefined : this.#lifecycle.ensureConnected(what)),
+      ready: (what) => this.#ready(what),
     });
     this.#hub = new PubSubHub(strategy);
     this.#inbox = new ReplyInbox(this.#hub, this.logger);

@@ -78,20 +78,12 @@ export class ReplyInbox {
 
   /** Fails a request whose publish failed, unless it already ended (timed out). */
   fail(correlationId: string, error: unknown): void {
-    const pending = this.#pending.get(correlationId);
-    if (!pending) return;
-    clearTimeout(pending.timer);
-    this.#pending.delete(correlationId);
-    pending.reject(error);
+    this.#take(correlationId)?.reject(error);
   }
 
   /** Fails every waiting request; the broker is going away. */
   async close(): Promise<void> {
-    for (const [id, pending] of this.#pending) {
-      clearTimeout(pending.timer);
-      pending.reject(new BrokerClosedError('wait for a reply'));
-      this.#pending.delete(id);
-    }
+    for (const id of [...this.#pending.keys()]) this.#take(id)?.reject(new BrokerClosedError('wait for a reply'));
     const listening = this.#listening;
     this.#listening = undefined;
     this.#listened = false;
@@ -99,16 +91,23 @@ export class ReplyInbox {
     await Promise.all(unsubscribes.map((unsubscribe) => unsubscribe().catch(() => undefined)));
   }
 
+  /** Removes a waiting request and stops its timer; undefined when none waits under that ID. */
+  #take(correlationId: string): Pending | undefined {
+    const pending = this.#pending.get(correlationId);
+    if (!pending) return undefined;
+    clearTimeout(pending.timer);
+    this.#pending.delete(correlationId);
+    return pending;
+  }
+
   #deliver(payload: Buffer): void {
     const wire = parseWire(payload);
     const id = wire.headers['correlation_id'];
-    const pending = id === undefined ? undefined : this.#pending.get(id);
-    if (!pending || id === undefined) {
+    const pending = id === undefined ? undefined : this.#take(id);
+    if (!pending) {
       this.#logger.warn({ correlationId: id }, 'Reply with no waiting request (late, or its correlation_id was changed); dropped.');
       return;
     }
-    clearTimeout(pending.timer);
-    this.#pending.delete(id);
     const message = new Message({ source: { kind: 'reply', name: this.channel }, items: [wire], batch: false, raw: payload });
     try {
       message.body = decodeBody(wire.payload, wire.contentType);

@@ -16,6 +16,7 @@ import type { PublisherSend, RedisPublisher, RedisSubscriber, SubscriberControl 
 import { ReplyInbox, SHARDED_REPLY, type RequestOptions } from './rpc.js';
 import { checkInt, checkKeys } from './sources.js';
 import { PubSubHub } from './subscriber/hub.js';
+import { SharedReads } from './subscriber/shared.js';
 import { RunningSubscribers } from './subscriber/running.js';
 import { splitOptions, toDestination, type ChannelTarget, type Destination, type ListTarget, type StreamTarget, type Target } from './targets.js';
 import { describeServer, singleNode, type Topology } from './topology.js';
@@ -47,6 +48,7 @@ export class RedisBroker extends RedisRegistrator {
   #strategy!: ConnectionStrategy;
   #producer!: RedisProducer;
   #hub!: PubSubHub;
+  #shared: SharedReads | undefined;
   #inbox!: ReplyInbox;
   readonly #running: RunningSubscribers;
   readonly #control: SubscriberControl;
@@ -72,7 +74,7 @@ export class RedisBroker extends RedisRegistrator {
     this.#wire(this.#ownFactory);
     if (opts.context !== undefined && (typeof opts.context !== 'object' || opts.context === null)) throw new OptionError('context', opts.context, 'an object of values for handlers');
     const context = { ...opts.context, logger: this.logger, broker: this } as Context;
-    const deps = () => ({ strategy: this.#strategy, producer: this.#producer, hub: this.#hub, logger: this.logger, context });
+    const deps = () => ({ strategy: this.#strategy, producer: this.#producer, hub: this.#hub, shared: this.#shared, logger: this.logger, context });
     this.#running = new RunningSubscribers(deps, this.#settings.gracefulTimeout, this.logger);
     this.#control = {
       start: async (subscriber) => {
@@ -298,6 +300,8 @@ export class RedisBroker extends RedisRegistrator {
       ready: (what) => this.#ready(what),
     });
     this.#hub = new PubSubHub(strategy);
+    const reading = strategy.shared;
+    this.#shared = reading && new SharedReads(strategy, reading, this.#hub, this.#settings.foreignPollInterval, this.logger);
     this.#inbox = new ReplyInbox(this.#hub, this.logger);
   }
 

@@ -62,3 +62,14 @@ export function withHashTag(base: string, suffix?: string): string {
   const tagged = hashedPart(base) !== base || base.startsWith('{}') ? base : `{${base}}`;
   return suffix === undefined ? tagged : `${tagged}:${suffix}`;
 }
+
+/**
+ * The sharded Pub/Sub channel a cluster's writers ring after writing to `key` (the payload names
+ * the key): `redstream:bell:{tag}`, in the key's own slot, so SPUBLISH reaches the node that holds
+ * the key. Undefined for the rare key whose slot no such name can share (a `}` outside a tag).
+ */
+export function doorbellOf(key: string): string | undefined {
+  const hashed = hashedPart(key);
+  if (hashed === '' || hashed.includes('}')) return undefined;
+  return `redstream:bell:{${hashed}}`;
+}

@@ -61,6 +61,13 @@ export interface RedisBrokerOptions extends RedisConnectionOptions {
    * pool, a client): declare their types by merging into the `Context` interface.
    */
   readonly context?: UserContext;
+  /**
+   * On a cluster, list and stream readers that share connections are woken by a doorbell that
+   * redstream's producers ring; an idle reader also reads this often (ms), to find what other
+   * producers (FastStream, redis-cli) wrote. The longest such a message waits. Unused on a
+   * single node and with Sentinel, where shared reads block. @defaultValue `1000`
+   */
+  readonly foreignPollInterval?: number;
 }
 
 const connectionKeys = [
@@ -68,7 +75,9 @@ const connectionKeys = [
   'commandRetries',
 ] as const;
 /** Every option name a broker accepts; any other key is rejected as a likely typo. */
-export const brokerKeys = [...connectionKeys, 'gracefulTimeout', 'ackPolicy', 'idGenerator', 'logger', 'middlewares', 'description', 'context'] as const;
+export const brokerKeys = [
+  ...connectionKeys, 'gracefulTimeout', 'ackPolicy', 'idGenerator', 'logger', 'middlewares', 'description', 'context', 'foreignPollInterval',
+] as const;
 
 /** Where and how to connect, resolved. */
 export interface ConnectionConfig {
@@ -160,6 +169,7 @@ function parseUrl(url: string): UrlParts {
 export interface BrokerSettings {
   readonly gracefulTimeout: number;
   readonly idGenerator: () => string;
+  readonly foreignPollInterval: number;
 }
 
 /** Checks the broker's non-connection options and fills in their defaults (`gracefulTimeout` 15000 ms). */
@@ -170,5 +180,6 @@ export function resolveSettings(options: RedisBrokerOptions, defaultId: () => st
   return {
     gracefulTimeout: checkInt('gracefulTimeout', options.gracefulTimeout ?? 15_000, 0),
     idGenerator: options.idGenerator ?? defaultId,
+    foreignPollInterval: checkInt('foreignPollInterval', options.foreignPollInterval ?? 1000, 1),
   };
 }

@@ -67,6 +67,12 @@ export interface ListSubOptions<Batch extends boolean = boolean> {
   readonly maxRecords?: number;
   /** How long one blocking pop waits, in ms, before checking for stop. @defaultValue `100` */
   readonly pollingInterval?: number;
+  /**
+   * Give this reader a blocking connection of its own instead of sharing the broker's (see
+   * "Connections" in the README): one more connection, and on a cluster no doorbell or poll
+   * between a foreign write and its read. @defaultValue `false`
+   */
+  readonly dedicatedConnection?: boolean;
 }
 
 /** A list used as a FIFO queue: RPUSH to publish, BLPOP (LPOP COUNT for batches) to consume. */
@@ -76,21 +82,25 @@ class ListSubImpl<Batch extends boolean = false> {
   readonly batch: Batch;
   readonly maxRecords: number;
   readonly pollingInterval: number;
+  readonly dedicatedConnection: boolean;
 
   /** @example new ListSub('jobs', { batch: true, maxRecords: 100 }) */
   constructor(name: string, options: ListSubOptions<Batch> = {}) {
     checkName('list', name);
-    checkKeys('ListSub', options, ['batch', 'maxRecords', 'pollingInterval']);
+    checkKeys('ListSub', options, ['batch', 'maxRecords', 'pollingInterval', 'dedicatedConnection']);
     checkBoolean('batch', options.batch);
+    checkBoolean('dedicatedConnection', options.dedicatedConnection);
     this.name = name;
     this.batch = (options.batch ?? false) as Batch;
     this.maxRecords = checkInt('maxRecords', options.maxRecords ?? 10, 1);
     this.pollingInterval = checkInt('pollingInterval', options.pollingInterval ?? 100, 1);
+    this.dedicatedConnection = options.dedicatedConnection ?? false;
   }
 
   withPrefix(prefix: string): ListSub<Batch> {
     if (!prefix) return this;
-    return new ListSubImpl(prefix + this.name, { batch: this.batch, maxRecords: this.maxRecords, pollingInterval: this.pollingInterval });
+    const { batch, maxRecords, pollingInterval, dedicatedConnection } = this;
+    return new ListSubImpl(prefix + this.name, { batch, maxRecords, pollingInterval, dedicatedConnection });
   }
 }
 
@@ -160,6 +170,12 @@ export interface StreamSubOptions<Batch extends boolean = boolean> {
    * e.g. `{orders}` and `{orders}:dlq`), else at-least-once. Needs a group.
    */
   readonly deadLetter?: string;
+  /**
+   * Give this reader a blocking connection of its own instead of sharing the broker's (see
+   * "Connections" in the README): one more connection, and on a cluster no doorbell or poll
+   * between a foreign write and its read. @defaultValue `false`
+   */
+  readonly dedicatedConnection?: boolean;
 }
 
 /** A Redis stream, read with XREAD or, with a group, XREADGROUP. */
@@ -178,6 +194,7 @@ class StreamSubImpl<Batch extends boolean = false> {
   readonly declare: boolean;
   readonly maxDeliveries: number | undefined;
   readonly deadLetter: string | undefined;
+  readonly dedicatedConnection: boolean;
   readonly #options: StreamSubOptions<Batch>;
 
   /** @example new StreamSub('orders', { group: 'billing', consumer: 'c1', minIdleTime: 30_000 }) */
@@ -185,7 +202,7 @@ class StreamSubImpl<Batch extends boolean = false> {
     checkName('stream', name);
     checkKeys('StreamSub', options, [
       'group', 'consumer', 'batch', 'maxRecords', 'pollingInterval', 'lastId', 'noAck', 'maxlen', 'minIdleTime', 'declare',
-      'maxDeliveries', 'deadLetter',
+      'maxDeliveries', 'deadLetter', 'dedicatedConnection',
     ]);
     if ((options.group === undefined) !== (options.consumer === undefined)) {
       const missing = options.group === undefined ? 'group' : 'consumer';
@@ -193,7 +210,7 @@ class StreamSubImpl<Batch extends boolean = false> {
     }
     if (options.group !== undefined) checkName('group', options.group);
     if (options.consumer !== undefined) checkName('consumer', options.consumer);
-    for (const key of ['batch', 'noAck', 'declare'] as const) checkBoolean(key, options[key]);
+    for (const key of ['batch', 'noAck', 'declare', 'dedicatedConnection'] as const) checkBoolean(key, options[key]);
     if (options.lastId !== undefined && !/^(\$|>|0|\d+(-\d+)?)$/.test(String(options.lastId))) {
       throw new OptionError('lastId', options.lastId, 'a stream ID such as "$", "0" or "1700000000000-0"');
     }
@@ -212,6 +229,7 @@ class StreamSubImpl<Batch extends boolean = false> {
     this.maxDeliveries = options.maxDeliveries === undefined ? undefined : checkInt('maxDeliveries', options.maxDeliveries, 1);
     if (options.deadLetter !== undefined) checkName('deadLetter', options.deadLetter);
     this.deadLetter = options.deadLetter;
+    this.dedicatedConnection = options.dedicatedConnection ?? false;
     for (const [option, value] of [['minIdleTime', this.minIdleTime], ['maxDeliveries', this.maxDeliveries], ['deadLetter', this.deadLetter]] as const) {
       if (value !== undefined && this.group === undefined) {
         throw new OptionError(option, value, 'used with a consumer `group` (only groups track deliveries)');

@@ -1,12 +1,15 @@
 import { Cluster, type ClusterOptions } from 'ioredis';
 import { NotConnectedError, SetupError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import { sameSlot, slotOf } from '../hashtag.js';
+import { doorbellOf, sameSlot, slotOf } from '../hashtag.js';
 import type { ConnectionConfig } from '../options.js';
 import { closeClient, execAtomic, nodeOptions, reportErrors } from './client.js';
 import { sendFramed, TickCork, unreachable, type ErrorMapper } from './framed.js';
-import { RoutedConnection } from './routed.js';
-import { sendEach, type BlockingConnection, type CommandClient, type ConnectionStrategy, type QueuedCommand, type SubscriberClient } from './strategy.js';
+import { refreshSlots, RoutedConnection } from './routed.js';
+import { sendEach, type BlockingConnection, type CommandClient, type ConnectionStrategy, type QueuedCommand, type SharedReading, type SubscriberClient } from './strategy.js';
+
+/** Commands that write to a stream or a list, after which the key's doorbell rings. */
+const WRITES = new Set(['XADD', 'RPUSH', 'LPUSH']);
 
 /** A cluster node to discover the cluster from, besides the broker's own host and port. */
 export type StartupNode = readonly [host: string, port: number];
@@ -31,9 +34,15 @@ export class ClusterStrategy implements ConnectionStrategy {
     send: (command, key, args) => {
       const cluster = this.#commandCluster();
       this.#cork.hold();
-      return sendFramed(cluster, command, args, key === '' ? undefined : slotOf(key), this.#mapError);
+      const reply = sendFramed(cluster, command, args, key === '' ? undefined : slotOf(key), this.#mapError);
+      if (WRITES.has(command)) this.#ring(cluster, key);
+      return reply;
     },
   };
+  /** Keys whose doorbell rang this tick (one ring per key and tick, however many writes). */
+  readonly #rung = new Set<string>();
+  #losses = 0;
+  readonly shared: SharedReading;
 
   constructor(config: ConnectionConfig, startupNodes: readonly StartupNode[], logger: Logger) {
     this.#config = config;
@@ -42,11 +51,33 @@ export class ClusterStrategy implements ConnectionStrategy {
     this.#seeds = [{ host: config.host, port: config.port }, ...startupNodes.map(([host, port]) => ({ host, port }))];
     this.address = `cluster ${this.#seeds.map((s) => `${s.host}:${s.port}`).join(', ')}`;
     this.#mapError = unreachable(this.address, config.commandRetries);
+    const losses = (): number => this.#losses;
+    this.shared = {
+      // Keys spread over hash slots, which no blocking command spans: readers are woken by doorbells.
+      wakeup: 'doorbell',
+      read: (command, key, args) => {
+        const cluster = this.#commandCluster();
+        this.#cork.hold();
+        return sendFramed(cluster, command, args, slotOf(key), this.#mapError, true);
+      },
+      get losses() {
+        return losses();
+      },
+      stalled: () => refreshSlots(this.#commandCluster()),
+    };
   }
 
   async connect(): Promise<void> {
     if (this.#command) return;
-    this.#command = await this.#open('command');
+    const command = await this.#open('command');
+    const watch = (node: { on(event: 'close', listener: () => void): unknown }): void => {
+      node.on('close', () => {
+        this.#losses += 1;
+      });
+    };
+    for (const node of command.nodes('all')) watch(node);
+    command.on('+node', watch);
+    this.#command = command;
   }
 
   async openBlocking(key: string): Promise<BlockingConnection> {
@@ -85,7 +116,9 @@ export class ClusterStrategy implements ConnectionStrategy {
           'Give them a common hash tag, e.g. "{orders}" and "{orders}:audit" (see withHashTag()), or drop `atomic`.',
       );
     }
-    return execAtomic(cluster, commands);
+    const replies = await execAtomic(cluster, commands);
+    for (const command of commands) if (WRITES.has(command.name)) this.#ring(cluster, command.key);
+    return replies;
   }
 
   async close(): Promise<void> {
@@ -96,6 +129,19 @@ export class ClusterStrategy implements ConnectionStrategy {
     this.#command = undefined;
     await Promise.all(readers.map((reader) => reader.close(true)));
     await Promise.all(clusters.map((cluster) => closeClient(cluster)));
+  }
+
+  /**
+   * Rings `key`'s doorbell (see SharedReading): an SPUBLISH in the key's slot, sent right behind
+   * the write on the same connection, so a reader it wakes finds what was written.
+   */
+  #ring(cluster: Cluster, key: string): void {
+    if (this.#rung.has(key)) return;
+    const channel = doorbellOf(key);
+    if (channel === undefined) return;
+    if (this.#rung.size === 0) process.nextTick(() => this.#rung.clear());
+    this.#rung.add(key);
+    sendFramed(cluster, 'SPUBLISH', [channel, key], slotOf(key)).catch(() => undefined);
   }
 
   #commandCluster(): Cluster {

@@ -32,9 +32,9 @@ export type ErrorMapper = (error: Error, command: string) => Error;
 class FramedCommand extends Command {
   readonly #frame: Buffer;
 
-  constructor(name: string, args: readonly Arg[], frame: Buffer, slot: number | undefined, mapError: ErrorMapper | undefined) {
-    // Bulk replies as UTF-8 strings, like `call`.
-    super(name, args as Arg[], { replyEncoding: 'utf8' });
+  constructor(name: string, args: readonly Arg[], frame: Buffer, slot: number | undefined, mapError: ErrorMapper | undefined, buffers: boolean) {
+    // Bulk replies as UTF-8 strings, like `call`, or as Buffers, like `callBuffer`.
+    super(name, args as Arg[], { replyEncoding: buffers ? null : 'utf8' });
     this.#frame = frame;
     if (mapError) {
       const reject = this.reject;
@@ -51,11 +51,11 @@ class FramedCommand extends Command {
 }
 
 /**
- * Sends `name args…` through `sink` and resolves with the reply (bulk strings as UTF-8).
- * `slot`: the cluster slot to send it to (MOVED and ASK are still followed).
+ * Sends `name args…` through `sink` and resolves with the reply (bulk strings as UTF-8, or as
+ * Buffers with `buffers`). `slot`: the cluster slot to send it to (MOVED and ASK are still followed).
  */
-export function sendFramed(sink: CommandSink, name: string, args: readonly Arg[], slot?: number, mapError?: ErrorMapper): Promise<unknown> {
-  const command = new FramedCommand(name, args, encodeFrame(name, args), slot, mapError);
+export function sendFramed(sink: CommandSink, name: string, args: readonly Arg[], slot?: number, mapError?: ErrorMapper, buffers = false): Promise<unknown> {
+  const command = new FramedCommand(name, args, encodeFrame(name, args), slot, mapError, buffers);
   sink.sendCommand(command);
   return command.promise;
 }

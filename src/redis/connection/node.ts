@@ -3,7 +3,7 @@ import { NotConnectedError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { closeClient, connectClient, execAtomic, reconnect, reportErrors, type ClientOptions, type ClientRole } from './client.js';
 import { sendFramed, TickCork, unreachable, type ErrorMapper } from './framed.js';
-import { sendEach, type BlockingConnection, type CommandClient, type ConnectionStrategy, type QueuedCommand } from './strategy.js';
+import { sendEach, type BlockingConnection, type CommandClient, type ConnectionStrategy, type QueuedCommand, type SharedReading } from './strategy.js';
 
 /**
  * The ioredis plumbing for a topology served by one master at a time (a single node; next, a
@@ -28,17 +28,38 @@ export class NodeStrategy implements ConnectionStrategy {
       return sendFramed(client, command, args, undefined, this.#mapError);
     },
   };
+  #losses = 0;
+  readonly shared: SharedReading;
 
   constructor(address: string, options: (role: ClientRole) => ClientOptions, logger: Logger) {
     this.address = address;
     this.#mapError = unreachable(address, options('command').maxRetriesPerRequest ?? 0);
     this.#options = options;
     this.#logger = logger;
+    const losses = (): number => this.#losses;
+    this.shared = {
+      // One server holds every key: one blocking command can wait on many of them.
+      wakeup: 'lanes',
+      read: (command, _key, args) => {
+        const client = this.#commandClient();
+        this.#cork.hold();
+        return sendFramed(client, command, args, undefined, this.#mapError, true);
+      },
+      get losses() {
+        return losses();
+      },
+      // One server: nothing to look up; its connections recover on their own once it answers.
+      stalled: () => Promise.resolve(),
+    };
   }
 
   async connect(): Promise<void> {
     if (this.#command) return;
-    this.#command = await this.#open('command');
+    const command = await this.#open('command');
+    command.on('reconnecting', () => {
+      this.#losses += 1;
+    });
+    this.#command = command;
   }
 
   async openBlocking(): Promise<BlockingConnection> {

@@ -57,12 +57,39 @@ export interface ConnectionStrategy {
   openBlocking(key: string): Promise<BlockingConnection>;
   /** Opens a connection for SUBSCRIBE / PSUBSCRIBE / SSUBSCRIBE. */
   openSubscriber(): Promise<SubscriberClient>;
+  /**
+   * What list and stream readers that share connections need (see subscriber/shared.ts);
+   * undefined when every reader gets a connection of its own (the in-memory test broker).
+   */
+  readonly shared?: SharedReading;
   /** Whether one MULTI/EXEC can cover all these keys (always on one node; one hash slot on a cluster). */
   atomicAcross(keys: readonly string[]): boolean;
   /** Sends queued commands in one round trip (per node); results in call order, errors as Error values. */
   exec(commands: readonly QueuedCommand[], atomic: boolean): Promise<unknown[]>;
   /** Closes every connection this strategy opened. */
   close(): Promise<void>;
+}
+
+/**
+ * How readers share the command connection. An idle reader waits to be woken; what wakes it
+ * depends on the topology:
+ *   - `lanes`: one server holds every key, so one blocking command (XREADGROUP over many streams
+ *     for one group and consumer, BLMPOP over many lists) waits for all idle readers at once;
+ *   - `doorbell`: keys live in different hash slots, which no blocking command can span. The
+ *     strategy rings a sharded Pub/Sub doorbell in the key's slot after each write to a stream
+ *     or list, and readers also poll now and then for writers that ring none.
+ */
+export interface SharedReading {
+  readonly wakeup: 'lanes' | 'doorbell';
+  /** A non-blocking command on the shared command connection; bulk strings come back as Buffers. */
+  read(command: string, key: string, args: ReadonlyArray<string | Buffer | number>): Promise<unknown>;
+  /**
+   * How often a command connection was lost since it opened: a read sent before a loss may have
+   * been answered into the void (see BlockingConnection.reconnects).
+   */
+  readonly losses: number;
+  /** A read got no answer for long (a frozen node): find where keys live again (a cluster's slot map). */
+  stalled(): Promise<void>;
 }
 
 /**

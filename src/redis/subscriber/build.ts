@@ -16,6 +16,7 @@ import { ChannelSubscriber } from './channel.js';
 import type { PubSubHub } from './hub.js';
 import { ListSubscriber } from './list.js';
 import type { RuntimeSubscriber } from './runtime.js';
+import type { SharedReads } from './shared.js';
 import { StreamSubscriber } from './stream.js';
 
 /** What running subscribers share: the broker's strategy, producer, Pub/Sub connection and logger. */
@@ -23,6 +24,8 @@ export interface SubscriberDeps {
   readonly strategy: ConnectionStrategy;
   readonly producer: RedisProducer;
   readonly hub: PubSubHub;
+  /** Shared reading of lists and streams; undefined where the strategy has none. */
+  readonly shared: SharedReads | undefined;
   readonly logger: Logger;
   /** Stops this subscriber (its handler threw StopConsume). */
   readonly stopConsume: () => void;
@@ -46,7 +49,7 @@ export function buildSubscriber(described: SubscriberDescription, deps: Subscrib
     context: deps.context,
   };
   if (source.kind === 'channel') return new ChannelSubscriber(source, deps.hub, config, deps.logger, described.maxWorkers);
-  const loop = { strategy: deps.strategy, producer: deps.producer, config, logger: deps.logger, maxWorkers: described.maxWorkers };
+  const loop = { strategy: deps.strategy, producer: deps.producer, config, logger: deps.logger, maxWorkers: described.maxWorkers, shared: deps.shared };
   if (source.kind === 'list') return new ListSubscriber(source, loop);
   return new StreamSubscriber(source, loop);
 }

@@ -24,6 +24,11 @@ export class Claimer {
     return Date.now() >= this.#nextScan;
   }
 
+  /** Milliseconds until a claim is due (0 when it is). */
+  get dueIn(): number {
+    return Math.max(0, this.#nextScan - Date.now());
+  }
+
   /** One XAUTOCLAIM step of at most `count` entries. */
   async claim(connection: BlockingConnection, stream: string, group: string, consumer: string, count: number, logger: Logger): Promise<RawEntry[]> {
     const args = [stream, group, consumer, this.minIdleTime, this.#cursor, 'COUNT', count];

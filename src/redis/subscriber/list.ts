@@ -3,6 +3,7 @@ import { Message, type MessageSource } from '../../core/message.js';
 import type { BlockingConnection } from '../connection/strategy.js';
 import type { ListSub } from '../sources.js';
 import { ReadLoop, type LoopDeps } from './runtime.js';
+import type { WaitSpec } from './shared.js';
 
 /**
  * List consumer: FIFO with RPUSH / BLPOP. Batches take up to `maxRecords` with LPOP COUNT and,
@@ -15,6 +16,7 @@ export class ListSubscriber extends ReadLoop {
   readonly #source: ListSub<boolean>;
   readonly #timeout: string;
   protected readonly readTimeout: number;
+  protected readonly dedicated: boolean;
   readonly #messageSource: MessageSource;
 
   constructor(source: ListSub<boolean>, deps: LoopDeps) {
@@ -24,6 +26,20 @@ export class ListSubscriber extends ReadLoop {
     this.#messageSource = { kind: 'list', name: source.name };
     this.#timeout = String(source.pollingInterval / 1000);
     this.readTimeout = source.pollingInterval;
+    this.dedicated = source.dedicatedConnection;
+  }
+
+  protected waitSpec(): Omit<WaitSpec, 'lost'> {
+    return { key: this.name, lane: { kind: 'list' }, block: this.#source.pollingInterval };
+  }
+
+  /** Elements a shared BLMPOP popped for us. */
+  protected async delivered(items: unknown[], connection: BlockingConnection | undefined): Promise<Message[]> {
+    const values = items as Buffer[];
+    if (values.length === 0) return [];
+    if (!this.#source.batch) return values.map((item) => this.#message([item], item));
+    const more = connection && values.length < this.#source.maxRecords ? await this.#pop(connection, this.#source.maxRecords - values.length) : [];
+    return [this.#message([...values, ...more])];
   }
 
   protected prepare(): Promise<void> {
@@ -41,6 +57,8 @@ export class ListSubscriber extends ReadLoop {
   /** Pops up to `max` elements: what is there at once, else blocks for the first one. */
   async #pop(connection: BlockingConnection, max: number): Promise<Buffer[]> {
     const key = this.name;
+    // Shared reading: never block here; an empty list makes the reader wait with the others.
+    if (!this.blocks) return ((await connection.send('LPOP', [key, max])) as Buffer[] | null) ?? [];
     if (max > 1) {
       const ready = (await connection.send('LPOP', [key, max])) as Buffer[] | null;
       if (ready) return ready;

@@ -6,6 +6,7 @@ import { WorkerPool } from '../../core/pool.js';
 import { Pause, settlesWithin } from '../../core/time.js';
 import type { BlockingConnection, ConnectionStrategy } from '../connection/strategy.js';
 import type { RedisProducer } from '../producer/producer.js';
+import type { SharedReads, Ticket, WaitSpec } from './shared.js';
 
 /** What every running subscriber (channel, list or stream) does. */
 export interface RuntimeSubscriber {
@@ -25,6 +26,8 @@ export interface LoopDeps {
   readonly logger: Logger;
   /** Messages processed at once. */
   readonly maxWorkers: number;
+  /** Shared reading; undefined: the reader opens a blocking connection of its own. */
+  readonly shared: SharedReads | undefined;
 }
 
 /** What to do after a failed read. */
@@ -34,9 +37,12 @@ export type ReadFailure = 'retry' | 'stop';
 export const WATCHDOG_GRACE = 5000;
 
 /**
- * The read loop shared by blocking readers (lists and streams): one dedicated connection, at most
- * `maxWorkers` messages in flight (a read asks for no more than the workers that will be free for
- * it; see #run), back-off on errors, and a graceful stop.
+ * The read loop of list and stream readers: at most `maxWorkers` messages in flight (a read asks
+ * for no more than the workers that will be free for it; see #run), back-off on errors, and a
+ * graceful stop. By default its reads go, without blocking, on the broker's shared command
+ * connection, and it waits for its key through shared reading (./shared.ts) when a read came back
+ * empty; with `dedicatedConnection`, or where the strategy has no shared reading, it blocks on a
+ * connection of its own.
  */
 export abstract class ReadLoop implements RuntimeSubscriber {
   abstract readonly name: string;
@@ -45,8 +51,11 @@ export abstract class ReadLoop implements RuntimeSubscriber {
   #running = false;
   #loop: Promise<void> | undefined;
   #connection: BlockingConnection | undefined;
+  #ticket: Ticket | undefined;
   readonly #pause = new Pause();
   #readSince = 0;
+  /** Stops waiting for the shared read in flight (it stalled). */
+  #abandon: ((error: Error) => void) | undefined;
   #watchdog: NodeJS.Timeout | undefined;
   /**
    * Acknowledgements still on their way to Redis, each with the messages it settles (acks sent
@@ -62,7 +71,13 @@ export abstract class ReadLoop implements RuntimeSubscriber {
   async start(): Promise<void> {
     if (this.#running) return;
     await this.prepare();
-    this.#connection = await this.deps.strategy.openBlocking(this.name);
+    const shared = this.dedicated ? undefined : this.deps.shared;
+    if (shared) {
+      this.#ticket = await shared.join({ ...this.waitSpec(), lost: () => this.lost() });
+      this.#connection = shared.connection(this.name);
+    } else {
+      this.#connection = await this.deps.strategy.openBlocking(this.name);
+    }
     this.#running = true;
     this.#loop = this.#run(this.#connection);
     this.#watchdog = setInterval(() => void this.#checkStalled(), 1000);
@@ -74,9 +89,11 @@ export abstract class ReadLoop implements RuntimeSubscriber {
     this.#running = false;
     clearInterval(this.#watchdog);
     this.#pause.wake();
+    this.#ticket?.wake();
     const deadline = Date.now() + gracefulTimeout;
     const finished =
       (await this.#awaitLoop(this.#loop, deadline)) &&
+      (await this.#leave(deadline)) &&
       (await this.#pool.drain(Math.max(0, deadline - Date.now()))) &&
       (await settlesWithin(Promise.allSettled(this.#settling.keys()), Math.max(0, deadline - Date.now())));
     if (!finished) {
@@ -90,6 +107,38 @@ export abstract class ReadLoop implements RuntimeSubscriber {
   protected get running(): boolean {
     return this.#running;
   }
+
+  /** Whether reads block on a connection of this reader's own (else they return at once, and the reader waits through shared reading). */
+  protected get blocks(): boolean {
+    return this.#ticket === undefined;
+  }
+
+  /** Whether this reader wants a connection of its own (`dedicatedConnection`). */
+  protected abstract readonly dedicated: boolean;
+  /** How this reader waits with others when idle. */
+  protected abstract waitSpec(): Omit<WaitSpec, 'lost'>;
+  /**
+   * What a shared read took for this reader (stream entries or list elements), as messages; a
+   * batch reader tops the batch up with a read on `connection` (undefined while stopping).
+   */
+  protected abstract delivered(items: unknown[], connection: BlockingConnection | undefined): Promise<Message[]>;
+  /**
+   * Whether the last empty read means nothing is there (else, e.g. at the end of a drain, the
+   * next read goes out at once).
+   */
+  protected get idle(): boolean {
+    return true;
+  }
+  /** The longest an idle reader may wait before reading again (e.g. until its next claim), in ms. */
+  protected waitLimit(): number {
+    return Number.POSITIVE_INFINITY;
+  }
+  /** For a wait on a stream without a group: the last entry ID read. */
+  protected waitCursor(): string | undefined {
+    return undefined;
+  }
+  /** A shared read may have been answered into a lost connection. */
+  protected lost(): void {}
 
   /** The longest a read may legitimately take (its BLOCK / timeout), in ms. */
   protected abstract readonly readTimeout: number;
@@ -141,7 +190,8 @@ export abstract class ReadLoop implements RuntimeSubscriber {
         } else {
           const capacity = await pool.capacity(half);
           if (!this.#running) break;
-          messages = await this.#read(connection, capacity);
+          const delivered = this.#ticket?.take(capacity) ?? [];
+          messages = delivered.length > 0 ? await this.delivered(delivered, connection) : await this.#read(connection, capacity);
         }
         failures = 0;
       } catch (error) {
@@ -154,7 +204,10 @@ export abstract class ReadLoop implements RuntimeSubscriber {
         await this.#pause.sleep(Math.min(100 * 2 ** failures, 5000));
         continue;
       }
-      if (messages.length === 0) continue;
+      if (messages.length === 0) {
+        if (this.#ticket && this.#running && this.idle) await this.#ticket.wait(this.waitLimit(), this.waitCursor());
+        continue;
+      }
       // A read sent ahead counted on its predecessors finishing at once; if they did not, wait.
       if (pool.free < messages.length) await pool.capacity(messages.length);
       const free = synchronous ? pool.free : pool.free - messages.length;
@@ -172,12 +225,51 @@ export abstract class ReadLoop implements RuntimeSubscriber {
     }
   }
 
+  /**
+   * Leaves shared reading; what a shared read took for this reader meanwhile (list elements,
+   * which exist nowhere else now) is processed too. False when the deadline passed first.
+   */
+  async #leave(deadline: number): Promise<boolean> {
+    const ticket = this.#ticket;
+    if (!ticket) return true;
+    if (!(await settlesWithin(ticket.close(), Math.max(0, deadline - Date.now())))) return false;
+    for (;;) {
+      let rest: Message[];
+      try {
+        rest = await this.delivered(ticket.take(1), undefined);
+      } catch {
+        return true; // a failed shared read took nothing
+      }
+      if (rest.length === 0) return true;
+      await this.#pool.capacity(1);
+      this.#start(rest);
+    }
+  }
+
   async #read(connection: BlockingConnection, capacity: number): Promise<Message[]> {
     this.#readSince = Date.now();
     try {
-      return await this.read(connection, capacity);
+      const reading = this.read(connection, capacity);
+      if (!this.#ticket) return await reading;
+      // A shared read cannot be cut off alone: the watchdog stops waiting for it instead (see #checkStalled).
+      return await new Promise<Message[]>((resolve, reject) => {
+        this.#abandon = (error) => {
+          reject(error);
+          // What it took when it does come back (list elements exist nowhere else) is processed then.
+          reading.then((late) => void this.#startLate(late), () => undefined);
+        };
+        reading.then(resolve, reject);
+      });
     } finally {
       this.#readSince = 0;
+      this.#abandon = undefined;
+    }
+  }
+
+  async #startLate(messages: readonly Message[]): Promise<void> {
+    for (const message of messages) {
+      await this.#pool.capacity(1);
+      this.#start([message]);
     }
   }
 
@@ -221,12 +313,20 @@ export abstract class ReadLoop implements RuntimeSubscriber {
   /**
    * A read that outlives its own timeout by WATCHDOG_GRACE hangs on a connection that will not
    * answer (a frozen node sends no RST): drop the connection so the loop reconnects and re-arms.
+   * A shared read is abandoned instead (the reader re-reads its pending entries, and the cluster's
+   * slot map is refreshed, so the next read goes where the key lives now).
    */
   async #checkStalled(): Promise<void> {
     const since = this.#readSince;
     if (!this.#running || since === 0 || Date.now() - since < this.readTimeout + WATCHDOG_GRACE) return;
     this.#readSince = 0;
     this.deps.logger.warn({ subscriber: this.name }, `Read stalled for ${Date.now() - since} ms; reconnecting.`);
+    if (this.#abandon) {
+      this.lost();
+      this.#abandon(new Error(`Read of "${this.name}" got no answer for ${Date.now() - since} ms.`));
+      await this.deps.shared?.stalled();
+      return;
+    }
     await this.#connection?.reset().catch(() => undefined);
   }
 

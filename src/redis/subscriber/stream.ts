@@ -9,6 +9,7 @@ import type { RedisProducer } from '../producer/producer.js';
 import type { StreamSub } from '../sources.js';
 import { Claimer } from './claim.js';
 import { ReadLoop, type LoopDeps, type ReadFailure } from './runtime.js';
+import type { WaitSpec } from './shared.js';
 import { deletedIds, entriesOf, loadDeliveryCounts, toEntries, type Entry, type RawEntry, type ReadReply } from './stream-entries.js';
 
 interface Group {
@@ -36,15 +37,19 @@ export class StreamSubscriber extends ReadLoop {
   /** Group: the drain cursor (`0`, then the last pending ID read), `>` once drained. No group: last ID read. */
   #cursor = '>';
   #claimedLast = false;
+  /** Whether the last read was for new entries and found none. */
+  #idle = false;
   /** Entry IDs our workers hold right now; a re-drain must not hand them out twice. */
   readonly #inFlight = new Set<string>();
   protected readonly readTimeout: number;
+  protected readonly dedicated: boolean;
   readonly #messageSource: MessageSource;
 
   constructor(source: StreamSub<boolean>, deps: LoopDeps) {
     super(deps);
     this.#source = source;
     this.name = source.name;
+    this.dedicated = source.dedicatedConnection;
     this.#messageSource = { kind: 'stream', name: source.name };
     this.readTimeout = source.pollingInterval;
     if (source.group !== undefined && source.consumer !== undefined) {
@@ -78,6 +83,7 @@ export class StreamSubscriber extends ReadLoop {
 
   protected async read(connection: BlockingConnection, capacity: number): Promise<Message[]> {
     const count = this.#source.batch ? this.#source.maxRecords : Math.min(this.#source.maxRecords, capacity);
+    this.#idle = false;
     if (!this.#group) return this.#messages(await this.#readNoGroup(connection, count));
     if (this.#cursor !== '>') return this.#messages(await this.#drain(connection, this.#group, count));
     if (this.#claimer?.due && !this.#claimedLast) {
@@ -90,14 +96,50 @@ export class StreamSubscriber extends ReadLoop {
     this.#claimedLast = false;
     const args: Array<string | number> = ['GROUP', this.#group.name, this.#group.consumer, 'COUNT', count];
     // Mid-way through a claim scan, new entries are read without waiting, so claiming goes on at once.
-    if (!this.#claimer?.due) args.push('BLOCK', this.#source.pollingInterval);
+    if (this.blocks && !this.#claimer?.due) args.push('BLOCK', this.#source.pollingInterval);
     if (this.#source.noAck) args.push('NOACK');
     const reconnects = connection.reconnects;
     const reply = (await connection.send('XREADGROUP', [...args, 'STREAMS', this.name, '>'])) as ReadReply;
     // The read was sent again on a new connection: the first may have been answered into the void,
     // leaving entries pending for us that nobody will hand us. Read our PEL again.
     if (connection.reconnects !== reconnects) this.#cursor = '0';
-    return this.#messages(toEntries(entriesOf(reply), 1));
+    const entries = toEntries(entriesOf(reply), 1);
+    this.#idle = entries.length === 0 && this.#cursor === '>';
+    return this.#messages(entries);
+  }
+
+  protected waitSpec(): Omit<WaitSpec, 'lost'> {
+    const group = this.#group;
+    const lane = group ? { kind: 'group' as const, group: group.name, consumer: group.consumer, noAck: this.#source.noAck } : { kind: 'read' as const };
+    return { key: this.name, lane, block: this.#source.pollingInterval };
+  }
+
+  /** Entries a shared group read took for us (a read without a group takes none). */
+  protected async delivered(items: unknown[], connection: BlockingConnection | undefined): Promise<Message[]> {
+    const entries = toEntries(items as RawEntry[], 1);
+    const group = this.#group;
+    const room = this.#source.maxRecords - entries.length;
+    if (connection && group && this.#source.batch && room > 0 && this.#cursor === '>') {
+      const args = ['GROUP', group.name, group.consumer, 'COUNT', room, ...(this.#source.noAck ? ['NOACK'] : []), 'STREAMS', this.name, '>'];
+      entries.push(...toEntries(entriesOf((await connection.send('XREADGROUP', args)) as ReadReply), 1));
+    }
+    return this.#messages(entries);
+  }
+
+  protected override get idle(): boolean {
+    return this.#idle;
+  }
+
+  protected override waitLimit(): number {
+    return this.#claimer ? this.#claimer.dueIn : Number.POSITIVE_INFINITY;
+  }
+
+  protected override waitCursor(): string | undefined {
+    return this.#group ? undefined : this.#cursor;
+  }
+
+  protected override lost(): void {
+    if (this.#group) this.#cursor = '0';
   }
 
   protected override get readsTakeNothing(): boolean {
@@ -124,9 +166,11 @@ export class StreamSubscriber extends ReadLoop {
   }
 
   async #readNoGroup(connection: BlockingConnection, count: number): Promise<Entry[]> {
-    const args = ['COUNT', count, 'BLOCK', this.#source.pollingInterval, 'STREAMS', this.name, this.#cursor];
+    const block = this.blocks ? ['BLOCK', this.#source.pollingInterval] : [];
+    const args = ['COUNT', count, ...block, 'STREAMS', this.name, this.#cursor];
     const raw = entriesOf((await connection.send('XREAD', args)) as ReadReply);
     if (raw.length > 0) this.#cursor = String(raw[raw.length - 1]![0]);
+    this.#idle = raw.length === 0;
     return toEntries(raw, undefined);
   }
 

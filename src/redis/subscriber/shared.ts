@@ -1,0 +1,459 @@
+/**
+ * Reading without a connection per reader. List and stream readers send their reads, without
+ * BLOCK, on the broker's shared command connection; a reader whose last read came back empty
+ * waits to be woken. What wakes it is the topology's (see SharedReading):
+ *
+ * - lanes (one server): idle readers that would send the same blocking command to different keys
+ *   share one: XREADGROUP … COUNT 1 BLOCK over every idle stream of one group and consumer, XREAD
+ *   over every idle stream read without a group, BLMPOP over every idle list (its key order
+ *   rotated, so no list starves). What a lane takes (an entry, an element) is handed to the
+ *   reader of its key. One connection per lane, so per distinct group and consumer, not per reader.
+ * - doorbells (cluster): redstream's writers ring a sharded Pub/Sub channel in the key's slot after
+ *   each write (ClusterStrategy); idle readers also read every `foreignPollInterval` for writers
+ *   that ring none (FastStream, redis-cli). No connection beyond the broker's Pub/Sub one.
+ *
+ * A reader with `dedicatedConnection` keeps a blocking connection of its own instead.
+ */
+import type { Logger } from '../../core/logger.js';
+import { Pause, settlesWithin } from '../../core/time.js';
+import type { BlockingConnection, ConnectionStrategy, SharedReading } from '../connection/strategy.js';
+import { doorbellOf } from '../hashtag.js';
+import type { PubSubHub } from './hub.js';
+import type { ReadReply } from './stream-entries.js';
+import { compareIds } from './stream-entries.js';
+
+/** Which blocking command a reader's wait joins. */
+export type LaneKind =
+  | { readonly kind: 'group'; readonly group: string; readonly consumer: string; readonly noAck: boolean }
+  | { readonly kind: 'read' }
+  | { readonly kind: 'list' };
+
+/** How a reader joins shared reading. */
+export interface WaitSpec {
+  readonly key: string;
+  readonly lane: LaneKind;
+  /** The longest one blocking command may wait, in ms (the reader's `pollingInterval`). */
+  readonly block: number;
+  /** Called when a lane's read may have been answered into a lost connection (re-read the PEL). */
+  readonly lost: () => void;
+}
+
+/** A reader's membership in shared reading. */
+export interface Ticket {
+  /**
+   * Resolves once the key may have something, or what a lane took for it arrived, and at the
+   * latest after `limit` ms. `cursor`: for a read without a group, the last entry ID seen.
+   */
+  wait(limit: number, cursor?: string): Promise<void>;
+  /** At most `max` of what a lane took for this reader (entries or list elements), oldest first. */
+  take(max: number): unknown[];
+  /** Ends a wait now. */
+  wake(): void;
+  /** Leaves; a lane command that covers the key is ended first, and what it took stays for take(). */
+  close(): Promise<void>;
+}
+
+/** How long a lane's command may outlive its BLOCK before the lane calls it stalled and reconnects. */
+const STALL_GRACE = 5000;
+
+/** The shared reading of one broker: lanes on one server, doorbells on a cluster. */
+export class SharedReads {
+  readonly #strategy: ConnectionStrategy;
+  readonly #reading: SharedReading;
+  readonly #hub: PubSubHub;
+  readonly #foreignPoll: number;
+  readonly #logger: Logger;
+  readonly #lanes = new Map<string, Lane>();
+
+  constructor(strategy: ConnectionStrategy, reading: SharedReading, hub: PubSubHub, foreignPoll: number, logger: Logger) {
+    this.#strategy = strategy;
+    this.#reading = reading;
+    this.#hub = hub;
+    this.#foreignPoll = foreignPoll;
+    this.#logger = logger;
+  }
+
+  /** A connection-like view of the shared command connection for the reader of `key`: non-blocking reads only. */
+  connection(key: string): BlockingConnection {
+    const reading = this.#reading;
+    return {
+      send: (command, args) => reading.read(command, key, args),
+      interrupt: () => Promise.resolve(),
+      reset: () => Promise.resolve(),
+      close: () => Promise.resolve(),
+      get reconnects() {
+        return reading.losses;
+      },
+    };
+  }
+
+  /** A shared read got no answer for long: the node may be frozen (the strategy looks again where keys live). */
+  stalled(): Promise<void> {
+    return this.#reading.stalled();
+  }
+
+  /** Joins `spec.key`'s reader to its lane, or subscribes it to its doorbell; resolves once it would be woken. */
+  async join(spec: WaitSpec): Promise<Ticket> {
+    if (this.#reading.wakeup === 'doorbell') return DoorbellTicket.join(this.#hub, spec.key, this.#foreignPoll);
+    const id = laneId(spec.lane);
+    let lane = this.#lanes.get(id);
+    if (!lane) {
+      lane = new Lane(spec.lane, () => this.#strategy.openBlocking(spec.key), this.#logger, () => this.#lanes.delete(id));
+      this.#lanes.set(id, lane);
+    }
+    return lane.add(spec);
+  }
+}
+
+function laneId(lane: LaneKind): string {
+  return lane.kind === 'group' ? JSON.stringify([lane.kind, lane.group, lane.consumer, lane.noAck]) : lane.kind;
+}
+
+/** A ticket of a lane. */
+class LaneTicket implements Ticket {
+  readonly spec: WaitSpec;
+  readonly #lane: Lane;
+  /** What the lane took for this reader, not taken yet. */
+  readonly #items: unknown[] = [];
+  #error: Error | undefined;
+  /** Set while the reader waits; the lane covers waiting tickets' keys. */
+  #wakeUp: (() => void) | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  cursor = '0-0';
+
+  constructor(spec: WaitSpec, lane: Lane) {
+    this.spec = spec;
+    this.#lane = lane;
+  }
+
+  get key(): string {
+    return this.spec.key;
+  }
+
+  get waiting(): boolean {
+    return this.#wakeUp !== undefined;
+  }
+
+  wait(limit: number, cursor?: string): Promise<void> {
+    if (this.#items.length > 0 || this.#error) return Promise.resolve();
+    if (cursor !== undefined) this.cursor = cursor;
+    return new Promise((resolve) => {
+      this.#wakeUp = resolve;
+      if (Number.isFinite(limit)) this.#timer = setTimeout(() => this.wake(), limit);
+      this.#lane.armed(this);
+    });
+  }
+
+  take(max: number): unknown[] {
+    if (this.#error) {
+      const error = this.#error;
+      this.#error = undefined;
+      throw error;
+    }
+    return this.#items.splice(0, max);
+  }
+
+  wake(): void {
+    clearTimeout(this.#timer);
+    const wakeUp = this.#wakeUp;
+    this.#wakeUp = undefined;
+    wakeUp?.();
+  }
+
+  close(): Promise<void> {
+    this.wake();
+    return this.#lane.remove(this);
+  }
+
+  /** What the lane took for this key (nothing for a wake-up only). */
+  deliver(items: readonly unknown[]): void {
+    this.#items.push(...items);
+    this.wake();
+  }
+
+  /** The lane's command failed because of this key (its group is gone): the reader's next read fails with it. */
+  fail(error: Error): void {
+    this.#error = error;
+    this.wake();
+  }
+}
+
+/**
+ * One blocking command over the keys of every waiting ticket of one kind, sent again whenever it
+ * returns; a ticket that starts waiting on a key the command on the wire does not cover ends that
+ * command early (CLIENT UNBLOCK … TIMEOUT: nothing is taken) so the next one covers it.
+ */
+class Lane {
+  readonly #kind: LaneKind;
+  readonly #open: () => Promise<BlockingConnection>;
+  readonly #logger: Logger;
+  readonly #emptied: () => void;
+  readonly #tickets = new Set<LaneTicket>();
+  /** Tickets leaving: still delivered to until the command covering them returned. */
+  readonly #leaving = new Set<LaneTicket>();
+  #connection: Promise<BlockingConnection> | undefined;
+  #loop: Promise<void> | undefined;
+  /** The keys of the command on the wire, and when it left; undefined between commands. */
+  #covered: ReadonlySet<string> | undefined;
+  #since = 0;
+  /** Settles when the command on the wire returned. */
+  #current: Promise<void> = Promise.resolve();
+  #idle: (() => void) | undefined;
+  #rearming = false;
+  #rotation = 0;
+  readonly #pause = new Pause();
+  #watchdog: NodeJS.Timeout | undefined;
+
+  constructor(kind: LaneKind, open: () => Promise<BlockingConnection>, logger: Logger, emptied: () => void) {
+    this.#kind = kind;
+    this.#open = open;
+    this.#logger = logger;
+    this.#emptied = emptied;
+  }
+
+  async add(spec: WaitSpec): Promise<LaneTicket> {
+    const ticket = new LaneTicket(spec, this);
+    this.#tickets.add(ticket);
+    if (!this.#connection) {
+      const opening = this.#open();
+      this.#connection = opening;
+      try {
+        await opening;
+      } catch (error) {
+        this.#tickets.delete(ticket);
+        this.#connection = undefined;
+        throw error;
+      }
+      this.#loop = this.#run();
+      this.#watchdog = setInterval(() => void this.#checkStalled(), 1000);
+      this.#watchdog.unref();
+    } else {
+      await this.#connection;
+    }
+    return ticket;
+  }
+
+  /** A ticket started waiting: make sure a command covers its key. */
+  armed(ticket: LaneTicket): void {
+    if (!this.#covered) {
+      const idle = this.#idle;
+      this.#idle = undefined;
+      idle?.();
+      return;
+    }
+    if (!this.#covered.has(ticket.key)) void this.#rearm();
+  }
+
+  async remove(ticket: LaneTicket): Promise<void> {
+    if (!this.#tickets.delete(ticket)) return;
+    if (this.#covered?.has(ticket.key)) {
+      this.#leaving.add(ticket);
+      const connection = await this.#connection;
+      // The command may have started just before the unblock: repeat until it returned.
+      while (this.#covered?.has(ticket.key)) {
+        await connection?.interrupt();
+        await settlesWithin(this.#current, 50);
+      }
+      this.#leaving.delete(ticket);
+    }
+    if (this.#tickets.size > 0) return;
+    this.#emptied();
+    clearInterval(this.#watchdog);
+    const connection = this.#connection;
+    this.#connection = undefined;
+    this.#idle?.();
+    this.#pause.wake();
+    await this.#loop;
+    await (await connection?.catch(() => undefined))?.close(true);
+  }
+
+  async #run(): Promise<void> {
+    const connection = await this.#connection!;
+    let failures = 0;
+    while (this.#tickets.size > 0) {
+      const waiting = [...this.#tickets].filter((ticket) => ticket.waiting);
+      if (waiting.length === 0) {
+        await new Promise<void>((resolve) => (this.#idle = resolve));
+        continue;
+      }
+      const keys = [...new Set(waiting.map((ticket) => ticket.key))];
+      const block = Math.min(...waiting.map((ticket) => ticket.spec.block));
+      const [name, args] = this.#command(keys, waiting, block);
+      const reconnects = connection.reconnects;
+      this.#covered = new Set(keys);
+      this.#since = Date.now();
+      const sent = connection.send(name, args);
+      this.#current = sent.then(
+        () => undefined,
+        () => undefined,
+      );
+      let reply: unknown;
+      try {
+        reply = await sent;
+        failures = 0;
+      } catch (error) {
+        this.#covered = undefined;
+        if (this.#tickets.size === 0) break;
+        if (!this.#failedOn(error)) {
+          this.#logger.error({ lane: name, err: error }, `Shared ${name} over ${keys.length} keys failed: ${(error as Error).message}`);
+          failures += 1;
+          await this.#pause.sleep(Math.min(100 * 2 ** failures, 5000));
+        }
+        continue;
+      } finally {
+        this.#since = 0;
+      }
+      // Delivered before the keys count as uncovered, so a leaving ticket gets what was taken for it.
+      if (connection.reconnects !== reconnects) for (const ticket of this.#tickets) ticket.spec.lost();
+      for (const [key, items] of this.#parse(reply)) this.#deliver(key, items);
+      this.#covered = undefined;
+    }
+  }
+
+  #command(keys: string[], waiting: readonly LaneTicket[], block: number): [string, Array<string | number>] {
+    const kind = this.#kind;
+    if (kind.kind === 'list') {
+      // Rotate, so a list that always has elements does not keep the others waiting.
+      const start = this.#rotation++ % keys.length;
+      const order = [...keys.slice(start), ...keys.slice(0, start)];
+      return ['BLMPOP', [block / 1000, order.length, ...order, 'LEFT', 'COUNT', 1]];
+    }
+    if (kind.kind === 'read') {
+      const cursors = keys.map((key) => waiting.filter((t) => t.key === key).map((t) => t.cursor).sort(compareIds)[0]!);
+      return ['XREAD', ['COUNT', 1, 'BLOCK', block, 'STREAMS', ...keys, ...cursors]];
+    }
+    const args: Array<string | number> = ['GROUP', kind.group, kind.consumer, 'COUNT', 1, 'BLOCK', block];
+    if (kind.noAck) args.push('NOACK');
+    return ['XREADGROUP', [...args, 'STREAMS', ...keys, ...keys.map(() => '>')]];
+  }
+
+  /** The reply as (key, what was taken for it); a read without a group takes nothing (a wake-up only). */
+  #parse(reply: unknown): Array<[string, unknown[]]> {
+    if (reply === null || reply === undefined) return [];
+    if (this.#kind.kind === 'list') {
+      const [key, items] = reply as [Buffer, Buffer[]];
+      return [[String(key), items]];
+    }
+    const streams = reply as NonNullable<ReadReply>;
+    return streams.map(([key, entries]) => [String(key), this.#kind.kind === 'read' ? [] : (entries)]);
+  }
+
+  #deliver(key: string, items: unknown[]): void {
+    let target: LaneTicket | undefined;
+    for (const ticket of [...this.#tickets, ...this.#leaving]) {
+      if (ticket.key !== key) continue;
+      if (ticket.waiting) {
+        target = ticket;
+        break;
+      }
+      target ??= ticket;
+    }
+    if (target) {
+      target.deliver(items);
+      return;
+    }
+    if (items.length > 0) this.#logger.error({ subscriber: key }, `A shared read took ${items.length} item(s) of "${key}" after its reader left.`);
+  }
+
+  /** A group read fails as a whole when one stream lost its group (NOGROUP): that key's reader handles it. */
+  #failedOn(error: unknown): boolean {
+    const match = /^NOGROUP No such key '(.*)' or consumer group/.exec(error instanceof Error ? error.message : '');
+    if (!match) return false;
+    const tickets = [...this.#tickets].filter((ticket) => ticket.key === match[1]);
+    for (const ticket of tickets) ticket.fail(error as Error);
+    return tickets.length > 0;
+  }
+
+  /**
+   * Ends the command on the wire so the next covers every waiting key. The unblock can reach Redis
+   * just before the command it was meant for (they travel on different connections): repeated
+   * until a command covering every waiting key is on the wire, or none is.
+   */
+  async #rearm(): Promise<void> {
+    if (this.#rearming) return;
+    this.#rearming = true;
+    try {
+      const connection = await this.#connection;
+      for (let attempt = 0; attempt < 100 && this.#uncovered(); attempt += 1) {
+        await connection?.interrupt();
+        await settlesWithin(this.#current, 5);
+      }
+    } finally {
+      this.#rearming = false;
+    }
+  }
+
+  #uncovered(): boolean {
+    const covered = this.#covered;
+    if (!covered) return false;
+    for (const ticket of this.#tickets) if (ticket.waiting && !covered.has(ticket.key)) return true;
+    return false;
+  }
+
+  /** A command that outlives its BLOCK by STALL_GRACE hangs on a connection that will not answer: reconnect. */
+  async #checkStalled(): Promise<void> {
+    const since = this.#since;
+    if (since === 0 || Date.now() - since < STALL_GRACE + 1000) return;
+    this.#since = 0;
+    this.#logger.warn({ lane: this.#kind.kind }, `Shared read stalled for ${Date.now() - since} ms; reconnecting.`);
+    await (await this.#connection)?.reset().catch(() => undefined);
+  }
+}
+
+/** A reader woken by its key's doorbell, and by a poll every `foreignPollInterval` ms. */
+class DoorbellTicket implements Ticket {
+  readonly #poll: number;
+  #rung = false;
+  #wakeUp: (() => void) | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #unsubscribe: (() => Promise<void>) | undefined;
+
+  private constructor(poll: number) {
+    this.#poll = poll;
+  }
+
+  static async join(hub: PubSubHub, key: string, poll: number): Promise<DoorbellTicket> {
+    const ticket = new DoorbellTicket(poll);
+    const channel = doorbellOf(key);
+    if (channel !== undefined) {
+      const name = Buffer.from(key);
+      ticket.#unsubscribe = await hub.subscribe('sharded', channel, (_channel, payload) => {
+        if (payload.equals(name)) ticket.#ring();
+      });
+    }
+    return ticket;
+  }
+
+  wait(limit: number): Promise<void> {
+    if (this.#rung) {
+      this.#rung = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      this.#wakeUp = resolve;
+      this.#timer = setTimeout(() => this.wake(), Math.min(limit, this.#poll));
+    });
+  }
+
+  take(): unknown[] {
+    return [];
+  }
+
+  wake(): void {
+    clearTimeout(this.#timer);
+    const wakeUp = this.#wakeUp;
+    this.#wakeUp = undefined;
+    wakeUp?.();
+  }
+
+  async close(): Promise<void> {
+    this.wake();
+    await this.#unsubscribe?.();
+  }
+
+  /** A ring while the reader is reading is kept: its read may have left before the write. */
+  #ring(): void {
+    if (this.#wakeUp) this.wake();
+    else this.#rung = true;
+  }
+}

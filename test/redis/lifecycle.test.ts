@@ -5,11 +5,16 @@ import { realTargets, targets, uid, type RawClient } from '../helpers/redis.js';
 import { SENTINEL_SETS } from '../helpers/targets.js';
 import { eventually, Inbox } from '../helpers/wait.js';
 
+/** Whether a CLIENT LIST line is a connection of the broker named `clientName` (ioredis prefixes a cluster's Pub/Sub ones). */
+function named(line: string, clientName: string): boolean {
+  return line.includes(` name=${clientName} `) || new RegExp(` name=ioredis-cluster\\(s?subscriber\\):${clientName} `).test(line);
+}
+
 /** Connections every node sees with this client name. */
 async function connections(raw: RawClient, clientName: string): Promise<number> {
   const nodes = 'nodes' in raw ? raw.nodes('all') : [raw];
   const lists = await Promise.all(nodes.map((node) => node.client('LIST') as Promise<string>));
-  return lists.join('\n').split('\n').filter((line) => line.includes(` name=${clientName} `)).length;
+  return lists.join('\n').split('\n').filter((line) => named(line, clientName)).length;
 }
 
 describe.each(targets)('broker lifecycle on $name', ({ makeBroker, rawClient }) => {

@@ -1,0 +1,122 @@
+/**
+ * Connections do not grow with subscribers: list and stream readers share the broker's command
+ * connection and, when idle, a few blocking lanes (one server) or doorbells (cluster). Counted
+ * with CLIENT LIST on every node, by the broker's clientName.
+ */
+import { describe, expect, it } from 'vitest';
+import { ListSub, StreamSub } from '../../src/index.js';
+import { fixtureBytes } from '../helpers/fixtures.js';
+import { realTargets, uid, type RawClient } from '../helpers/redis.js';
+import { eventually, Inbox } from '../helpers/wait.js';
+
+/** Whether a CLIENT LIST line is a connection of the broker named `clientName` (ioredis prefixes a cluster's Pub/Sub ones). */
+function named(line: string, clientName: string): boolean {
+  return line.includes(` name=${clientName} `) || new RegExp(` name=ioredis-cluster\\(s?subscriber\\):${clientName} `).test(line);
+}
+
+/** Connections named `clientName`, per node (`host:port`), masters and replicas alike. */
+async function perNode(raw: RawClient, clientName: string): Promise<Map<string, number>> {
+  await raw.exists('connections-test-connect');
+  const nodes = 'nodes' in raw ? raw.nodes('all') : [raw];
+  const counts = new Map<string, number>();
+  for (const node of nodes) {
+    const list = (await node.client('LIST')) as string;
+    counts.set(`${node.options.host}:${node.options.port}`, list.split('\n').filter((line) => named(line, clientName)).length);
+  }
+  return counts;
+}
+
+function total(counts: Map<string, number>): number {
+  return [...counts.values()].reduce((a, b) => a + b, 0);
+}
+
+describe.each(realTargets)('connections on $name', ({ name, makeBroker, rawClient }) => {
+  it('1,000 stream-group, 1,000 list and 100 channel subscribers share a handful of connections, and each consumes', async () => {
+    const clientName = uid('fleet').replace(/:/g, '-');
+    const broker = makeBroker({ clientName });
+    const base = uid('fleet');
+    const streams = Array.from({ length: 1000 }, (_, i) => `${base}:s${i}`);
+    const lists = Array.from({ length: 1000 }, (_, i) => `${base}:l${i}`);
+    const channels = Array.from({ length: 100 }, (_, i) => `${base}:c${i}`);
+    const got = new Inbox<string>();
+    for (const stream of streams) broker.subscriber(new StreamSub(stream, { group: 'billing', consumer: 'svc' }), (body: string) => got.push(body));
+    for (const list of lists) broker.subscriber({ list }, (body: string) => got.push(body));
+    for (const channel of channels) broker.subscriber(channel, (body: string) => got.push(body));
+    await broker.start();
+
+    const raw = rawClient();
+    const open = await perNode(raw, clientName);
+    console.log(`${name}: 2,100 subscribers hold ${total(open)} connections (${[...open].map(([node, n]) => `${node} ${n}`).join(', ')})`);
+    if (name === 'cluster') {
+      for (const count of open.values()) expect(count).toBeLessThanOrEqual(4);
+    } else {
+      expect(total(open)).toBeLessThanOrEqual(8);
+    }
+
+    // Every one of them consumes; nothing is left pending.
+    await Promise.all([
+      ...streams.map((stream) => broker.publish(stream, { stream })),
+      ...lists.map((list) => broker.publish(list, { list })),
+      ...channels.map((channel) => broker.publish(channel, channel)),
+    ]);
+    await got.until(() => new Set(got.items).size === 2100, 30_000, () => `all 2,100 consumed (${new Set(got.items).size} so far)`);
+    expect(got.items).toHaveLength(2100);
+    await eventually(async () => {
+      const counts = await Promise.all(streams.map((stream) => raw.xpending(stream, 'billing') as Promise<[number]>));
+      return counts.every(([count]) => Number(count) === 0);
+    }, 10_000, 'every entry acknowledged');
+
+    await broker.stop();
+    await eventually(async () => total(await perNode(raw, clientName)) === 0, 5000, 'every connection closed');
+  }, 60_000);
+
+  it('idle shared readers consume what a FastStream producer writes (no doorbell rings for it)', async () => {
+    // On a cluster the poll finds it; keep it short here so the test waits little.
+    const broker = makeBroker({ foreignPollInterval: 200 });
+    const base = uid('foreign');
+    const got = new Inbox<string>();
+    for (let i = 0; i < 20; i += 1) {
+      broker.subscriber(new StreamSub(`${base}:s${i}`, { group: 'g', consumer: 'c' }), (_body, msg) => got.push(`${msg.source.name}:${msg.messageId}`));
+      broker.subscriber(new StreamSub(`${base}:r${i}`), (_body, msg) => got.push(`${msg.source.name}:${msg.messageId}`));
+      broker.subscriber(new ListSub(`${base}:l${i}`), (body: string) => got.push(`list:${body}`));
+    }
+    await broker.start();
+    const raw = rawClient();
+    const ids = await Promise.all([
+      raw.xadd(`${base}:s7`, '*', '__data__', fixtureBytes('stream-dict.hex')),
+      raw.xadd(`${base}:r3`, '*', '__data__', fixtureBytes('stream-dict.hex')),
+    ]);
+    await raw.rpush(`${base}:l11`, fixtureBytes('list-str.hex'));
+    const items = await got.take(3);
+    expect(items.sort()).toEqual([`${base}:r3:${ids[1]}`, `${base}:s7:${ids[0]}`, 'list:hello'].sort());
+  });
+
+  it('gives a subscriber with dedicatedConnection a blocking connection of its own', async () => {
+    const clientName = uid('dedicated').replace(/:/g, '-');
+    const broker = makeBroker({ clientName });
+    const base = uid('dedicated');
+    const got = new Inbox<string>();
+    broker.subscriber(new StreamSub(`${base}:a`, { group: 'g', consumer: 'c' }), (body: string) => got.push(body));
+    broker.subscriber(new StreamSub(`${base}:b`, { group: 'g', consumer: 'c', dedicatedConnection: true }), (body: string) => got.push(body));
+    broker.subscriber(new ListSub(`${base}:l`), (body: string) => got.push(body));
+    broker.subscriber(new ListSub(`${base}:m`, { dedicatedConnection: true }), (body: string) => got.push(body));
+    await broker.start();
+    const raw = rawClient();
+    await raw.exists('connections-test-connect');
+    /** Connections blocked in `command`. */
+    const readers = async (command: string): Promise<number> => {
+      const lists = await Promise.all(('nodes' in raw ? raw.nodes('all') : [raw]).map((node) => node.client('LIST') as Promise<string>));
+      const blocked = lists.join('\n').split('\n').filter((line) => named(line, clientName) && line.includes(' flags=b '));
+      return blocked.filter((line) => line.includes(` cmd=${command} `)).length;
+    };
+    // The dedicated list reader is the only one to BLPOP. Streams: the dedicated reader's XREADGROUP,
+    // and on one server the shared lane's; a cluster's shared readers hold no connection.
+    const lanes = name === 'cluster' ? 0 : 1;
+    await eventually(async () => (await readers('blpop')) === 1 && (await readers('xreadgroup')) === 1 + lanes, 5000, 'the dedicated readers blocking');
+    await broker.publish('a', { stream: `${base}:a` });
+    await broker.publish('b', { stream: `${base}:b` });
+    await broker.publish('l', { list: `${base}:l` });
+    await broker.publish('m', { list: `${base}:m` });
+    expect((await got.take(4)).sort()).toEqual(['a', 'b', 'l', 'm']);
+  });
+});

@@ -21,6 +21,7 @@ async function run(): Promise<Result> {
     case 'pipeline': return impl.pipelined(scenario, keys);
     case 'rpc': return impl.rpc(scenario, key);
     case 'jobs': return bull.jobs(scenario, key);
+    case 'fleet': return rs.fleet(scenario, key);
   }
 }
 

@@ -6,12 +6,12 @@ import { ListSub, PubSub, RedisBroker, RedisClusterBroker, StreamSub, type Middl
 import { RedisTelemetryMiddleware } from 'redstream/opentelemetry';
 import { RedisPrometheusMiddleware } from 'redstream/prometheus';
 import type { Scenario } from './scenario.js';
-import { Countdown, Latency, payload, peakRssMb, perSecond, rssMb, URLS, withInFlight, type Result } from './measure.js';
+import { Countdown, Latency, payload, peakRssMb, perSecond, rawClient, rssMb, URLS, withInFlight, type Result } from './measure.js';
 
 type Body = { t: number } & Record<string, unknown>;
 
-function makeBroker(s: Scenario): RedisBroker {
-  const options = { logger: null, gracefulTimeout: 2000, middlewares: middlewares(s) };
+function makeBroker(s: Scenario, clientName?: string): RedisBroker {
+  const options = { logger: null, gracefulTimeout: 2000, middlewares: middlewares(s), ...(clientName ? { clientName } : {}) };
   return s.topology === 'single' ? new RedisBroker(URLS.single, options) : new RedisClusterBroker(URLS.cluster, options);
 }
 
@@ -157,4 +157,72 @@ export async function pipelined(s: Scenario, keys: string[]): Promise<Result> {
   const rate = perSecond(s.messages, start, performance.now());
   await broker.close();
   return { scenario: s.id, impl: 'redstream', topology: s.topology, payload: s.payload, messages: s.messages, rate, peakRssMb: peakRssMb() };
+}
+
+/**
+ * Many idle stream-group subscribers and one busy one (a steady flow with 50 in flight): one
+ * message at a time to a random idle subscriber, publish → handler. Also prints the connections
+ * the broker holds (CLIENT LIST on every node) and how long start() and stop() took.
+ */
+export async function fleet(s: Scenario, key: string): Promise<Result> {
+  const clientName = `bench-fleet-${process.pid}`;
+  const broker = makeBroker(s, clientName);
+  const idle = Array.from({ length: s.idle ?? 1000 }, (_, i) => `${key}:idle:${i}`.replace(/[{}]/g, ''));
+  const busy = `${key}:busy`.replace(/[{}]/g, '');
+  const latency = new Latency(s.messages);
+  let answered: (() => void) | undefined;
+  const options = { group: 'g', consumer: 'c', lastId: '0', dedicatedConnection: s.dedicated ?? false };
+  for (const stream of idle) {
+    broker.subscriber(new StreamSub(stream, options), (message: Body) => {
+      latency.add(message.t);
+      answered?.();
+    });
+  }
+  let busyCount = 0;
+  broker.subscriber(new StreamSub(busy, options), { maxWorkers: 50 }, () => {
+    busyCount += 1;
+  });
+  const t0 = performance.now();
+  await broker.start();
+  const startMs = performance.now() - t0;
+  const connections = await countConnections(s, clientName);
+  let flowing = true;
+  const body = payload(s.payload);
+  const flow = Promise.all(
+    Array.from({ length: 50 }, async () => {
+      while (flowing) await broker.publish({ ...body, t: 0 }, { stream: busy, maxlen: 10_000 });
+    }),
+  );
+  const start = performance.now();
+  for (let i = 0; i < s.messages; i += 1) {
+    const handled = new Promise<void>((resolve) => (answered = resolve));
+    await broker.publish({ ...body, t: performance.now() }, { stream: idle[Math.floor(Math.random() * idle.length)]! });
+    await handled;
+  }
+  const rate = perSecond(s.messages, start, performance.now());
+  flowing = false;
+  const busyRate = perSecond(busyCount, start, performance.now());
+  await flow;
+  const t1 = performance.now();
+  await broker.stop();
+  const stopMs = performance.now() - t1;
+  await broker.close();
+  const cleanup = rawClient(s.topology);
+  await Promise.all([busy, ...idle].map((stream) => cleanup.del(stream)));
+  cleanup.disconnect();
+  const note = `${idle.length + 1} subscribers on ${connections} connections; start ${Math.round(startMs)} ms, stop ${Math.round(stopMs)} ms; busy stream ${Math.round(busyRate)} msg/s meanwhile`;
+  return { scenario: s.id, impl: 'redstream', topology: s.topology, payload: s.payload, messages: s.messages, rate, p50: latency.percentile(50), p99: latency.percentile(99), peakRssMb: peakRssMb(), note };
+}
+
+async function countConnections(s: Scenario, clientName: string): Promise<number> {
+  const raw = rawClient(s.topology);
+  try {
+    await raw.exists('bench-connect');
+    const nodes = 'nodes' in raw ? raw.nodes('all') : [raw];
+    const lists = await Promise.all(nodes.map((node) => node.client('LIST') as Promise<string>));
+    const mine = new RegExp(` name=(ioredis-cluster\\(s?subscriber\\):)?${clientName} `);
+    return lists.join('\n').split('\n').filter((line) => mine.test(line)).length;
+  } finally {
+    raw.disconnect();
+  }
 }

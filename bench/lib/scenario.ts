@@ -7,7 +7,7 @@ export type Dest = 'channel' | 'list' | 'list-batch' | 'stream' | 'stream-group'
 
 export interface Scenario {
   readonly id: string;
-  readonly kind: 'pingpong' | 'throughput' | 'rpc' | 'pipeline' | 'jobs';
+  readonly kind: 'pingpong' | 'throughput' | 'rpc' | 'pipeline' | 'jobs' | 'fleet';
   readonly impl: 'redstream' | 'raw' | 'bullmq';
   readonly topology: Topology;
   readonly dest: Dest;
@@ -26,6 +26,9 @@ export interface Scenario {
   readonly middleware?: 'opentelemetry' | 'prometheus';
   /** The scenario (same implementation and topology) this row is compared with, instead of the raw loop. */
   readonly compareTo?: string;
+  /** Fleet: idle subscribers besides the busy one, and whether each reader gets a connection of its own. */
+  readonly idle?: number;
+  readonly dedicated?: boolean;
 }
 
 export function scenarios(quick: boolean): Scenario[] {
@@ -67,6 +70,11 @@ export function scenarios(quick: boolean): Scenario[] {
       // The consuming side alone: the rate is that of consuming a full stream.
       const full = 'throughput stream-group (publish, then consume)';
       list.push({ ...base, id: `${full} + ${label}`, kind: 'throughput', impl: 'redstream', topology, dest: 'stream-group', messages: n, separate: true, middleware, compareTo: full });
+    }
+    // Many idle subscribers and one busy one: latency to an idle one, connections, start and stop.
+    for (const dedicated of [false, true]) {
+      const id = `idle fleet: 1,000 stream groups + 1 busy, ${dedicated ? 'dedicated connections' : 'shared connections'}`;
+      list.push({ ...base, id, kind: 'fleet', impl: 'redstream', topology, dest: 'stream-group', messages: quick ? 300 : 2000, idle: 1000, dedicated });
     }
     for (const callers of [1, 100]) {
       const id = `rpc ${callers} caller${callers > 1 ? 's' : ''}`;

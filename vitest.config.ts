@@ -20,7 +20,7 @@ const onlyMemory = ['examples/**/*.test.ts'];
 const onlySingle = ['test/redis/validation.test.ts', 'test/redis/testing.test.ts'];
 const onlyCluster = ['test/redis/cluster.test.ts'];
 /** On their target's real Redis only (TLS: the single TLS node in `single`, the TLS cluster in `cluster`). */
-const onlyReal = ['test/redis/secure.test.ts'];
+const onlyReal = ['test/redis/secure.test.ts', 'test/redis/connections.test.ts'];
 
 function project(name: string, options: { include: string[]; exclude?: string[]; targets?: string[]; needs: string[] }): TestProjectInlineConfiguration {
   return {

@@ -130,8 +130,8 @@ describe('RedisSentinelBroker under failover', () => {
     expect([...run.resolved.keys()].filter((n) => !processed.has(n))).toEqual([]);
     // Every connection moved: none left on the demoted master.
     await eventually(async () => (await ours(before, run.clientName)) === 0, 10_000, 'no connection left on the demoted master');
-    // The command connection and the stream reader.
-    expect(await ours(to, run.clientName)).toBe(2);
+    // The command connection, the connection readers share, and the stream's lane.
+    expect(await ours(to, run.clientName)).toBe(3);
     const firstAfter = run.seen.items.find((s) => s.at >= at);
     console.log(
       `SENTINEL FAILOVER: longest pause in consumption ${interruption(run.seen.items)} ms; first message processed ` +

@@ -9,8 +9,11 @@ import { NotConnectedError } from '../../core/errors.js';
 import type { ConnectionConfig } from '../options.js';
 import type { QueuedCommand } from './strategy.js';
 
-/** What a connection is used for: plain commands, blocking reads, or Pub/Sub. */
-export type ClientRole = 'command' | 'blocking' | 'subscriber';
+/**
+ * What a connection is used for: plain commands (publishes, acknowledgements), the non-blocking
+ * reads readers share (`reader`), a blocking read, or Pub/Sub.
+ */
+export type ClientRole = 'command' | 'reader' | 'blocking' | 'subscriber';
 
 /** ioredis options for one connection of the given role. */
 export function clientOptions(config: ConnectionConfig, role: ClientRole) {
@@ -30,9 +33,9 @@ export function clientOptions(config: ConnectionConfig, role: ClientRole) {
     lazyConnect: true,
     enableAutoPipelining: role === 'command',
     // A blocking read waits as long as its BLOCK/timeout says; only plain commands time out.
-    ...(role === 'command' && config.commandTimeout !== undefined ? { commandTimeout: config.commandTimeout } : {}),
+    ...((role === 'command' || role === 'reader') && config.commandTimeout !== undefined ? { commandTimeout: config.commandTimeout } : {}),
     // Commands queue while reconnecting instead of failing; blocking readers re-issue theirs.
-    maxRetriesPerRequest: role === 'command' ? config.commandRetries : null,
+    maxRetriesPerRequest: role === 'command' || role === 'reader' ? config.commandRetries : null,
   } satisfies RedisOptions;
 }
 

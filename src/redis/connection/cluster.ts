@@ -41,6 +41,10 @@ export class ClusterStrategy implements ConnectionStrategy {
   };
   /** Keys whose doorbell rang this tick (one ring per key and tick, however many writes). */
   readonly #rung = new Set<string>();
+  /** The connections shared readers read on (not the command ones: reads must not queue behind publishes). */
+  #reader: Cluster | undefined;
+  #opening: Promise<Cluster> | undefined;
+  readonly #readCork = new TickCork(() => this.#reader?.nodes('master').map((node) => node.stream) ?? []);
   #losses = 0;
   readonly shared: SharedReading;
 
@@ -55,29 +59,28 @@ export class ClusterStrategy implements ConnectionStrategy {
     this.shared = {
       // Keys spread over hash slots, which no blocking command spans: readers are woken by doorbells.
       wakeup: 'doorbell',
+      open: async () => {
+        await this.#openReader();
+      },
       read: (command, key, args) => {
-        const cluster = this.#commandCluster();
-        this.#cork.hold();
-        return sendFramed(cluster, command, args, slotOf(key), this.#mapError, true);
+        const reader = this.#reader;
+        if (!reader) return this.#openReader().then(() => this.shared.read(command, key, args));
+        this.#readCork.hold();
+        return sendFramed(reader, command, args, slotOf(key), this.#mapError, true);
       },
       get losses() {
         return losses();
       },
-      stalled: () => refreshSlots(this.#commandCluster()),
+      stalled: async () => {
+        const clusters = [this.#command, this.#reader].filter((cluster) => cluster !== undefined);
+        await Promise.all(clusters.map((cluster) => refreshSlots(cluster)));
+      },
     };
   }
 
   async connect(): Promise<void> {
     if (this.#command) return;
-    const command = await this.#open('command');
-    const watch = (node: { on(event: 'close', listener: () => void): unknown }): void => {
-      node.on('close', () => {
-        this.#losses += 1;
-      });
-    };
-    for (const node of command.nodes('all')) watch(node);
-    command.on('+node', watch);
-    this.#command = command;
+    this.#command = await this.#open('command');
   }
 
   async openBlocking(key: string): Promise<BlockingConnection> {
@@ -127,6 +130,8 @@ export class ClusterStrategy implements ConnectionStrategy {
     this.#readers.clear();
     this.#clusters.clear();
     this.#command = undefined;
+    this.#reader = undefined;
+    this.#opening = undefined;
     await Promise.all(readers.map((reader) => reader.close(true)));
     await Promise.all(clusters.map((cluster) => closeClient(cluster)));
   }
@@ -144,12 +149,34 @@ export class ClusterStrategy implements ConnectionStrategy {
     sendFramed(cluster, 'SPUBLISH', [channel, key], slotOf(key)).catch(() => undefined);
   }
 
+  #openReader(): Promise<Cluster> {
+    this.#commandCluster();
+    this.#opening ??= this.#open('reader').then(
+      (reader) => {
+        const watch = (node: { on(event: 'close', listener: () => void): unknown }): void => {
+          node.on('close', () => {
+            this.#losses += 1;
+          });
+        };
+        for (const node of reader.nodes('all')) watch(node);
+        reader.on('+node', watch);
+        this.#reader = reader;
+        return reader;
+      },
+      (error: unknown) => {
+        this.#opening = undefined;
+        throw error;
+      },
+    );
+    return this.#opening;
+  }
+
   #commandCluster(): Cluster {
     if (!this.#command) throw new NotConnectedError(`Not connected to Redis at ${this.address}: connect() first.`);
     return this.#command;
   }
 
-  async #open(role: 'command' | 'subscriber'): Promise<Cluster> {
+  async #open(role: 'command' | 'reader' | 'subscriber'): Promise<Cluster> {
     const options = {
       redisOptions: nodeOptions(this.#config, role),
       lazyConnect: true,

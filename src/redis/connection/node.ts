@@ -28,6 +28,10 @@ export class NodeStrategy implements ConnectionStrategy {
       return sendFramed(client, command, args, undefined, this.#mapError);
     },
   };
+  /** The connection shared readers read on (not the command one: reads must not queue behind publishes). */
+  #reader: Redis | undefined;
+  #opening: Promise<Redis> | undefined;
+  readonly #readCork = new TickCork(() => [this.#reader?.stream]);
   #losses = 0;
   readonly shared: SharedReading;
 
@@ -40,10 +44,14 @@ export class NodeStrategy implements ConnectionStrategy {
     this.shared = {
       // One server holds every key: one blocking command can wait on many of them.
       wakeup: 'lanes',
+      open: async () => {
+        await this.#openReader();
+      },
       read: (command, _key, args) => {
-        const client = this.#commandClient();
-        this.#cork.hold();
-        return sendFramed(client, command, args, undefined, this.#mapError, true);
+        const reader = this.#reader;
+        if (!reader) return this.#openReader().then(() => this.shared.read(command, _key, args));
+        this.#readCork.hold();
+        return sendFramed(reader, command, args, undefined, this.#mapError, true);
       },
       get losses() {
         return losses();
@@ -55,11 +63,7 @@ export class NodeStrategy implements ConnectionStrategy {
 
   async connect(): Promise<void> {
     if (this.#command) return;
-    const command = await this.#open('command');
-    command.on('reconnecting', () => {
-      this.#losses += 1;
-    });
-    this.#command = command;
+    this.#command = await this.#open('command');
   }
 
   async openBlocking(): Promise<BlockingConnection> {
@@ -113,7 +117,27 @@ export class NodeStrategy implements ConnectionStrategy {
     const clients = [...this.#clients];
     this.#clients.clear();
     this.#command = undefined;
+    this.#reader = undefined;
+    this.#opening = undefined;
     await Promise.all(clients.map((client) => closeClient(client)));
+  }
+
+  #openReader(): Promise<Redis> {
+    this.#commandClient();
+    this.#opening ??= this.#open('reader').then(
+      (reader) => {
+        reader.on('reconnecting', () => {
+          this.#losses += 1;
+        });
+        this.#reader = reader;
+        return reader;
+      },
+      (error: unknown) => {
+        this.#opening = undefined;
+        throw error;
+      },
+    );
+    return this.#opening;
   }
 
   #commandClient(): Redis {

@@ -81,6 +81,8 @@ export interface ConnectionStrategy {
  */
 export interface SharedReading {
   readonly wakeup: 'lanes' | 'doorbell';
+  /** Opens the connection reads go on (once); readers call it as they start. */
+  open(): Promise<void>;
   /** A non-blocking command on the shared command connection; bulk strings come back as Buffers. */
   read(command: string, key: string, args: ReadonlyArray<string | Buffer | number>): Promise<unknown>;
   /**

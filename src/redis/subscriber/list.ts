@@ -29,6 +29,10 @@ export class ListSubscriber extends ReadLoop {
     this.dedicated = source.dedicatedConnection;
   }
 
+  protected readCount(capacity: number): number {
+    return this.#source.batch ? this.#source.maxRecords : capacity;
+  }
+
   protected waitSpec(): Omit<WaitSpec, 'lost'> {
     return { key: this.name, lane: { kind: 'list' }, block: this.#source.pollingInterval };
   }
@@ -51,7 +55,7 @@ export class ListSubscriber extends ReadLoop {
       const items = await this.#pop(connection, this.#source.maxRecords);
       return items.length > 0 ? [this.#message(items)] : [];
     }
-    return (await this.#pop(connection, capacity)).map((item) => this.#message([item], item));
+    return (await this.#pop(connection, this.readCount(capacity))).map((item) => this.#message([item], item));
   }
 
   /** Pops up to `max` elements: what is there at once, else blocks for the first one. */

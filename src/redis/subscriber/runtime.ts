@@ -133,6 +133,8 @@ export abstract class ReadLoop implements RuntimeSubscriber {
   protected waitLimit(): number {
     return Number.POSITIVE_INFINITY;
   }
+  /** The most messages one read asks for with `capacity` workers free. */
+  protected abstract readCount(capacity: number): number;
   /** For a wait on a stream without a group: the last entry ID read. */
   protected waitCursor(): string | undefined {
     return undefined;
@@ -180,9 +182,14 @@ export abstract class ReadLoop implements RuntimeSubscriber {
     let ahead: Promise<Message[]> | undefined;
     // Whether the last messages started all finished synchronously.
     let synchronous = false;
+    // Whether the messages came from a shared read after which waiting beats reading (see Ticket.idleAgain).
+    let idleAgain = false;
+    // Whether the next read is a wait (once workers are free).
+    let waitNext = false;
     while (this.#running) {
       let messages: Message[];
       try {
+        idleAgain = false;
         if (ahead) {
           const next = ahead;
           ahead = undefined;
@@ -190,8 +197,20 @@ export abstract class ReadLoop implements RuntimeSubscriber {
         } else {
           const capacity = await pool.capacity(half);
           if (!this.#running) break;
-          const delivered = this.#ticket?.take(capacity) ?? [];
-          messages = delivered.length > 0 ? await this.delivered(delivered, connection) : await this.#read(connection, capacity);
+          if (waitNext) {
+            waitNext = false;
+            if (this.idle) await this.#wait();
+            if (!this.#running) break;
+          }
+          // A batch takes everything a shared read brought for it, in order.
+          const delivered = this.#ticket?.take(this.readCount(capacity)) ?? [];
+          if (delivered.length > 0) {
+            const ticket = this.#ticket!;
+            idleAgain = ticket.idleAgain;
+            messages = await this.delivered(delivered, ticket.short ? undefined : connection);
+          } else {
+            messages = await this.#read(connection, capacity);
+          }
         }
         failures = 0;
       } catch (error) {
@@ -205,13 +224,22 @@ export abstract class ReadLoop implements RuntimeSubscriber {
         continue;
       }
       if (messages.length === 0) {
-        if (this.#ticket && this.#running && this.idle) await this.#ticket.wait(this.waitLimit(), this.waitCursor());
+        if (this.#ticket && this.#running && this.idle) await this.#wait();
         continue;
       }
       // A read sent ahead counted on its predecessors finishing at once; if they did not, wait.
       if (pool.free < messages.length) await pool.capacity(messages.length);
       const free = synchronous ? pool.free : pool.free - messages.length;
       const next = this.readsTakeNothing ? Math.max(free, half) : free;
+      if (idleAgain && this.idle) {
+        // As with a read sent ahead: the wait goes out before the messages run, for the workers they will leave free.
+        const waiting = this.#running && next >= half ? this.#wait(next) : undefined;
+        this.#start(messages);
+        synchronous = pool.free === pool.size;
+        if (waiting) await waiting;
+        else waitNext = true;
+        continue;
+      }
       if (this.#running && next >= half) ahead = this.#read(connection, next);
       this.#start(messages);
       synchronous = pool.free === pool.size;
@@ -223,6 +251,11 @@ export abstract class ReadLoop implements RuntimeSubscriber {
       if (pool.free < rest.length) await pool.capacity(rest.length);
       this.#start(rest);
     }
+  }
+
+  /** Waits, idle, for the key through shared reading, for `capacity` workers (those free now by default). */
+  #wait(capacity = this.#pool.free): Promise<void> {
+    return this.#ticket!.wait(this.waitLimit(), this.readCount(Math.max(1, capacity)), this.waitCursor());
   }
 
   /**

@@ -4,9 +4,9 @@
  * waits to be woken. What wakes it is the topology's (see SharedReading):
  *
  * - lanes (one server): idle readers that would send the same blocking command to different keys
- *   share one: XREADGROUP … COUNT 1 BLOCK over every idle stream of one group and consumer, XREAD
+ *   share one: XREADGROUP … BLOCK over every idle stream of one group and consumer, XREAD
  *   over every idle stream read without a group, BLMPOP over every idle list (its key order
- *   rotated, so no list starves). What a lane takes (an entry, an element) is handed to the
+ *   rotated, so no list starves). What a lane reads (an entry, an element) is handed to the
  *   reader of its key. One connection per lane, so per distinct group and consumer, not per reader.
  * - doorbells (cluster): redstream's writers ring a sharded Pub/Sub channel in the key's slot after
  *   each write (ClusterStrategy); idle readers also read every `foreignPollInterval` for writers
@@ -41,12 +41,22 @@ export interface WaitSpec {
 /** A reader's membership in shared reading. */
 export interface Ticket {
   /**
-   * Resolves once the key may have something, or what a lane took for it arrived, and at the
-   * latest after `limit` ms. `cursor`: for a read without a group, the last entry ID seen.
+   * Resolves once the key may have something, or what a lane read for it arrived, and at the
+   * latest after `limit` ms. `count`: the most entries or elements the reader wants at once;
+   * `cursor`: for a read without a group, the last entry ID seen.
    */
-  wait(limit: number, cursor?: string): Promise<void>;
-  /** At most `max` of what a lane took for this reader (entries or list elements), oldest first. */
+  wait(limit: number, count: number, cursor?: string): Promise<void>;
+  /** At most `max` of what a lane read for this reader (entries or list elements), oldest first. */
   take(max: number): unknown[];
+  /**
+   * Whether waiting again beats reading now, after taking what a lane read: everything it read
+   * was taken, and either its last read brought fewer than it asked for (the key had nothing
+   * more) or no other reader waits in the lane (a wait there returns at once if more is there,
+   * and costs one command, as a read would).
+   */
+  readonly idleAgain: boolean;
+  /** Whether the lane's last read for this reader brought fewer entries or elements than it asked for. */
+  readonly short: boolean;
   /** Ends a wait now. */
   wake(): void;
   /** Leaves; a lane command that covers the key is ended first, and what it took stays for take(). */
@@ -94,6 +104,7 @@ export class SharedReads {
 
   /** Joins `spec.key`'s reader to its lane, or subscribes it to its doorbell; resolves once it would be woken. */
   async join(spec: WaitSpec): Promise<Ticket> {
+    await this.#reading.open();
     if (this.#reading.wakeup === 'doorbell') return DoorbellTicket.join(this.#hub, spec.key, this.#foreignPoll);
     const id = laneId(spec.lane);
     let lane = this.#lanes.get(id);
@@ -119,7 +130,9 @@ class LaneTicket implements Ticket {
   /** Set while the reader waits; the lane covers waiting tickets' keys. */
   #wakeUp: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
+  #short = false;
   cursor = '0-0';
+  count = 1;
 
   constructor(spec: WaitSpec, lane: Lane) {
     this.spec = spec;
@@ -134,8 +147,17 @@ class LaneTicket implements Ticket {
     return this.#wakeUp !== undefined;
   }
 
-  wait(limit: number, cursor?: string): Promise<void> {
+  get idleAgain(): boolean {
+    return this.#items.length === 0 && (this.#short || this.#lane.waiting === 0);
+  }
+
+  get short(): boolean {
+    return this.#short;
+  }
+
+  wait(limit: number, count: number, cursor?: string): Promise<void> {
     if (this.#items.length > 0 || this.#error) return Promise.resolve();
+    this.count = count;
     if (cursor !== undefined) this.cursor = cursor;
     return new Promise((resolve) => {
       this.#wakeUp = resolve;
@@ -156,8 +178,10 @@ class LaneTicket implements Ticket {
   wake(): void {
     clearTimeout(this.#timer);
     const wakeUp = this.#wakeUp;
+    if (!wakeUp) return;
     this.#wakeUp = undefined;
-    wakeUp?.();
+    this.#lane.waiting -= 1;
+    wakeUp();
   }
 
   close(): Promise<void> {
@@ -165,9 +189,10 @@ class LaneTicket implements Ticket {
     return this.#lane.remove(this);
   }
 
-  /** What the lane took for this key (nothing for a wake-up only). */
-  deliver(items: readonly unknown[]): void {
+  /** What the lane read for this key; `asked`: the COUNT it read with. */
+  deliver(items: readonly unknown[], asked: number): void {
     this.#items.push(...items);
+    this.#short = items.length < asked;
     this.wake();
   }
 
@@ -201,6 +226,8 @@ class Lane {
   #idle: (() => void) | undefined;
   #rearming = false;
   #rotation = 0;
+  /** Tickets waiting now. */
+  waiting = 0;
   readonly #pause = new Pause();
   #watchdog: NodeJS.Timeout | undefined;
 
@@ -235,6 +262,7 @@ class Lane {
 
   /** A ticket started waiting: make sure a command covers its key. */
   armed(ticket: LaneTicket): void {
+    this.waiting += 1;
     if (!this.#covered) {
       const idle = this.#idle;
       this.#idle = undefined;
@@ -278,7 +306,9 @@ class Lane {
       }
       const keys = [...new Set(waiting.map((ticket) => ticket.key))];
       const block = Math.min(...waiting.map((ticket) => ticket.spec.block));
-      const [name, args] = this.#command(keys, waiting, block);
+      // COUNT applies to each key: no reader gets more than the least any of them asked for.
+      const count = Math.max(1, Math.min(...waiting.map((ticket) => ticket.count)));
+      const [name, args] = this.#command(keys, waiting, block, count);
       const reconnects = connection.reconnects;
       this.#covered = new Set(keys);
       this.#since = Date.now();
@@ -305,29 +335,29 @@ class Lane {
       }
       // Delivered before the keys count as uncovered, so a leaving ticket gets what was taken for it.
       if (connection.reconnects !== reconnects) for (const ticket of this.#tickets) ticket.spec.lost();
-      for (const [key, items] of this.#parse(reply)) this.#deliver(key, items);
+      for (const [key, items] of this.#parse(reply)) this.#deliver(key, items, count);
       this.#covered = undefined;
     }
   }
 
-  #command(keys: string[], waiting: readonly LaneTicket[], block: number): [string, Array<string | number>] {
+  #command(keys: string[], waiting: readonly LaneTicket[], block: number, count: number): [string, Array<string | number>] {
     const kind = this.#kind;
     if (kind.kind === 'list') {
       // Rotate, so a list that always has elements does not keep the others waiting.
       const start = this.#rotation++ % keys.length;
       const order = [...keys.slice(start), ...keys.slice(0, start)];
-      return ['BLMPOP', [block / 1000, order.length, ...order, 'LEFT', 'COUNT', 1]];
+      return ['BLMPOP', [block / 1000, order.length, ...order, 'LEFT', 'COUNT', count]];
     }
     if (kind.kind === 'read') {
       const cursors = keys.map((key) => waiting.filter((t) => t.key === key).map((t) => t.cursor).sort(compareIds)[0]!);
-      return ['XREAD', ['COUNT', 1, 'BLOCK', block, 'STREAMS', ...keys, ...cursors]];
+      return ['XREAD', ['COUNT', count, 'BLOCK', block, 'STREAMS', ...keys, ...cursors]];
     }
-    const args: Array<string | number> = ['GROUP', kind.group, kind.consumer, 'COUNT', 1, 'BLOCK', block];
+    const args: Array<string | number> = ['GROUP', kind.group, kind.consumer, 'COUNT', count, 'BLOCK', block];
     if (kind.noAck) args.push('NOACK');
     return ['XREADGROUP', [...args, 'STREAMS', ...keys, ...keys.map(() => '>')]];
   }
 
-  /** The reply as (key, what was taken for it); a read without a group takes nothing (a wake-up only). */
+  /** The reply as (key, what was read for it: entries or list elements). */
   #parse(reply: unknown): Array<[string, unknown[]]> {
     if (reply === null || reply === undefined) return [];
     if (this.#kind.kind === 'list') {
@@ -335,10 +365,10 @@ class Lane {
       return [[String(key), items]];
     }
     const streams = reply as NonNullable<ReadReply>;
-    return streams.map(([key, entries]) => [String(key), this.#kind.kind === 'read' ? [] : (entries)]);
+    return streams.map(([key, entries]) => [String(key), entries]);
   }
 
-  #deliver(key: string, items: unknown[]): void {
+  #deliver(key: string, items: unknown[], asked: number): void {
     let target: LaneTicket | undefined;
     for (const ticket of [...this.#tickets, ...this.#leaving]) {
       if (ticket.key !== key) continue;
@@ -349,7 +379,7 @@ class Lane {
       target ??= ticket;
     }
     if (target) {
-      target.deliver(items);
+      target.deliver(items, asked);
       return;
     }
     if (items.length > 0) this.#logger.error({ subscriber: key }, `A shared read took ${items.length} item(s) of "${key}" after its reader left.`);
@@ -437,6 +467,14 @@ class DoorbellTicket implements Ticket {
 
   take(): unknown[] {
     return [];
+  }
+
+  get idleAgain(): boolean {
+    return false;
+  }
+
+  get short(): boolean {
+    return false;
   }
 
   wake(): void {

@@ -10,7 +10,7 @@ import type { StreamSub } from '../sources.js';
 import { Claimer } from './claim.js';
 import { ReadLoop, type LoopDeps, type ReadFailure } from './runtime.js';
 import type { WaitSpec } from './shared.js';
-import { deletedIds, entriesOf, loadDeliveryCounts, toEntries, type Entry, type RawEntry, type ReadReply } from './stream-entries.js';
+import { compareIds, deletedIds, entriesOf, loadDeliveryCounts, toEntries, type Entry, type RawEntry, type ReadReply } from './stream-entries.js';
 
 interface Group {
   readonly name: string;
@@ -82,7 +82,7 @@ export class StreamSubscriber extends ReadLoop {
   }
 
   protected async read(connection: BlockingConnection, capacity: number): Promise<Message[]> {
-    const count = this.#source.batch ? this.#source.maxRecords : Math.min(this.#source.maxRecords, capacity);
+    const count = this.readCount(capacity);
     this.#idle = false;
     if (!this.#group) return this.#messages(await this.#readNoGroup(connection, count));
     if (this.#cursor !== '>') return this.#messages(await this.#drain(connection, this.#group, count));
@@ -116,18 +116,29 @@ export class StreamSubscriber extends ReadLoop {
 
   /** Entries a shared group read took for us (a read without a group takes none). */
   protected async delivered(items: unknown[], connection: BlockingConnection | undefined): Promise<Message[]> {
-    const entries = toEntries(items as RawEntry[], 1);
     const group = this.#group;
+    if (!group) {
+      // Read without a group: entries after our cursor (a lane may have read from an older one).
+      const raw = (items as RawEntry[]).filter(([id]) => compareIds(String(id), this.#cursor) > 0);
+      if (raw.length > 0) this.#cursor = String(raw[raw.length - 1]![0]);
+      return this.#messages(toEntries(raw, undefined));
+    }
+    const entries = toEntries(items as RawEntry[], 1);
     const room = this.#source.maxRecords - entries.length;
-    if (connection && group && this.#source.batch && room > 0 && this.#cursor === '>') {
+    if (connection && this.#source.batch && room > 0 && this.#cursor === '>') {
       const args = ['GROUP', group.name, group.consumer, 'COUNT', room, ...(this.#source.noAck ? ['NOACK'] : []), 'STREAMS', this.name, '>'];
       entries.push(...toEntries(entriesOf((await connection.send('XREADGROUP', args)) as ReadReply), 1));
     }
     return this.#messages(entries);
   }
 
+  protected readCount(capacity: number): number {
+    return this.#source.batch ? this.#source.maxRecords : Math.min(this.#source.maxRecords, capacity);
+  }
+
   protected override get idle(): boolean {
-    return this.#idle;
+    // A group reader told to re-read its pending entries (lost()) must read, not wait.
+    return this.#idle && (this.#group === undefined || this.#cursor === '>');
   }
 
   protected override waitLimit(): number {

@@ -65,7 +65,7 @@ export class ClusterStrategy implements ConnectionStrategy {
       read: (command, key, args) => {
         const reader = this.#reader;
         if (!reader) return this.#openReader().then(() => this.shared.read(command, key, args));
-        this.#readCork.hold();
+        this.#readCork.holdAfterFirst();
         return sendFramed(reader, command, args, slotOf(key), this.#mapError, true);
       },
       get losses() {

@@ -102,10 +102,28 @@ function digits(n: number): number {
 export class TickCork {
   readonly #sockets: () => Iterable<Corkable | undefined>;
   #held: Corkable[] | undefined;
+  #started = false;
 
   /** `sockets` lists the sockets commands may be written to now; asked once per tick. */
   constructor(sockets: () => Iterable<Corkable | undefined>) {
     this.#sockets = sockets;
+  }
+
+  /**
+   * Like hold(), but the first command of a tick leaves at once and only the ones after it wait:
+   * for a reader that sends its next read before running what the last one brought, so the round
+   * trip overlaps its handlers, while many readers' reads in one tick still share a write.
+   */
+  holdAfterFirst(): void {
+    if (this.#held) return;
+    if (!this.#started) {
+      this.#started = true;
+      process.nextTick(() => {
+        this.#started = false;
+      });
+      return;
+    }
+    this.hold();
   }
 
   hold(): void {

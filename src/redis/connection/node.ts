@@ -50,7 +50,7 @@ export class NodeStrategy implements ConnectionStrategy {
       read: (command, _key, args) => {
         const reader = this.#reader;
         if (!reader) return this.#openReader().then(() => this.shared.read(command, _key, args));
-        this.#readCork.hold();
+        this.#readCork.holdAfterFirst();
         return sendFramed(reader, command, args, undefined, this.#mapError, true);
       },
       get losses() {

@@ -15,7 +15,7 @@
  * A reader with `dedicatedConnection` keeps a blocking connection of its own instead.
  */
 import type { Logger } from '../../core/logger.js';
-import { Pause, settlesWithin } from '../../core/time.js';
+import { settlesWithin } from '../../core/time.js';
 import type { BlockingConnection, ConnectionStrategy, SharedReading } from '../connection/strategy.js';
 import { doorbellOf } from '../hashtag.js';
 import type { PubSubHub } from './hub.js';
@@ -148,7 +148,7 @@ class LaneTicket implements Ticket {
   }
 
   get idleAgain(): boolean {
-    return this.#items.length === 0 && (this.#short || this.#lane.waiting === 0);
+    return this.#items.length === 0 && (this.#short || this.#lane.waiting.size === 0);
   }
 
   get short(): boolean {
@@ -180,7 +180,7 @@ class LaneTicket implements Ticket {
     const wakeUp = this.#wakeUp;
     if (!wakeUp) return;
     this.#wakeUp = undefined;
-    this.#lane.waiting -= 1;
+    this.#lane.waiting.delete(this);
     wakeUp();
   }
 
@@ -206,7 +206,9 @@ class LaneTicket implements Ticket {
 /**
  * One blocking command over the keys of every waiting ticket of one kind, sent again whenever it
  * returns; a ticket that starts waiting on a key the command on the wire does not cover ends that
- * command early (CLIENT UNBLOCK … TIMEOUT: nothing is taken) so the next one covers it.
+ * command early (CLIENT UNBLOCK … TIMEOUT: nothing is taken) so the next one covers it. A command
+ * goes out synchronously from the wait that needs it, so a reader that waits before running what
+ * it has (as a read sent ahead would) overlaps the round trip with its handlers.
  */
 class Lane {
   readonly #kind: LaneKind;
@@ -214,21 +216,22 @@ class Lane {
   readonly #logger: Logger;
   readonly #emptied: () => void;
   readonly #tickets = new Set<LaneTicket>();
-  /** Tickets leaving: still delivered to until the command covering them returned. */
-  readonly #leaving = new Set<LaneTicket>();
-  #connection: Promise<BlockingConnection> | undefined;
-  #loop: Promise<void> | undefined;
-  /** The keys of the command on the wire, and when it left; undefined between commands. */
+  /** Every ticket by key, leaving ones included: those are delivered to until the command covering them returned. */
+  readonly #byKey = new Map<string, LaneTicket[]>();
+  #opening: Promise<BlockingConnection> | undefined;
+  #connection: BlockingConnection | undefined;
+  #closed = false;
+  /** The keys of the command on the wire; undefined between commands. */
   #covered: ReadonlySet<string> | undefined;
   #since = 0;
   /** Settles when the command on the wire returned. */
   #current: Promise<void> = Promise.resolve();
-  #idle: (() => void) | undefined;
+  #failures = 0;
+  #backoff: NodeJS.Timeout | undefined;
   #rearming = false;
   #rotation = 0;
   /** Tickets waiting now. */
-  waiting = 0;
-  readonly #pause = new Pause();
+  readonly waiting = new Set<LaneTicket>();
   #watchdog: NodeJS.Timeout | undefined;
 
   constructor(kind: LaneKind, open: () => Promise<BlockingConnection>, logger: Logger, emptied: () => void) {
@@ -241,103 +244,102 @@ class Lane {
   async add(spec: WaitSpec): Promise<LaneTicket> {
     const ticket = new LaneTicket(spec, this);
     this.#tickets.add(ticket);
-    if (!this.#connection) {
+    this.#byKey.set(spec.key, [...(this.#byKey.get(spec.key) ?? []), ticket]);
+    if (!this.#opening) {
       const opening = this.#open();
-      this.#connection = opening;
+      this.#opening = opening;
       try {
-        await opening;
+        this.#connection = await opening;
       } catch (error) {
         this.#tickets.delete(ticket);
-        this.#connection = undefined;
+        this.#forget(ticket);
+        this.#opening = undefined;
         throw error;
       }
-      this.#loop = this.#run();
       this.#watchdog = setInterval(() => void this.#checkStalled(), 1000);
       this.#watchdog.unref();
     } else {
-      await this.#connection;
+      await this.#opening;
     }
     return ticket;
   }
 
   /** A ticket started waiting: make sure a command covers its key. */
   armed(ticket: LaneTicket): void {
-    this.waiting += 1;
-    if (!this.#covered) {
-      const idle = this.#idle;
-      this.#idle = undefined;
-      idle?.();
-      return;
-    }
-    if (!this.#covered.has(ticket.key)) void this.#rearm();
+    this.waiting.add(ticket);
+    if (!this.#covered) this.#send();
+    else if (!this.#covered.has(ticket.key)) void this.#rearm();
   }
 
   async remove(ticket: LaneTicket): Promise<void> {
     if (!this.#tickets.delete(ticket)) return;
-    if (this.#covered?.has(ticket.key)) {
-      this.#leaving.add(ticket);
-      const connection = await this.#connection;
-      // The command may have started just before the unblock: repeat until it returned.
-      while (this.#covered?.has(ticket.key)) {
-        await connection?.interrupt();
-        await settlesWithin(this.#current, 50);
-      }
-      this.#leaving.delete(ticket);
+    // The command may have started just before the unblock: repeat until it returned.
+    while (this.#covered?.has(ticket.key)) {
+      await this.#connection?.interrupt();
+      await settlesWithin(this.#current, 50);
     }
+    this.#forget(ticket);
     if (this.#tickets.size > 0) return;
     this.#emptied();
+    this.#closed = true;
     clearInterval(this.#watchdog);
-    const connection = this.#connection;
-    this.#connection = undefined;
-    this.#idle?.();
-    this.#pause.wake();
-    await this.#loop;
-    await (await connection?.catch(() => undefined))?.close(true);
+    clearTimeout(this.#backoff);
+    await this.#current;
+    await this.#connection?.close(true);
   }
 
-  async #run(): Promise<void> {
-    const connection = await this.#connection!;
-    let failures = 0;
-    while (this.#tickets.size > 0) {
-      const waiting = [...this.#tickets].filter((ticket) => ticket.waiting);
-      if (waiting.length === 0) {
-        await new Promise<void>((resolve) => (this.#idle = resolve));
-        continue;
-      }
-      const keys = [...new Set(waiting.map((ticket) => ticket.key))];
-      const block = Math.min(...waiting.map((ticket) => ticket.spec.block));
-      // COUNT applies to each key: no reader gets more than the least any of them asked for.
-      const count = Math.max(1, Math.min(...waiting.map((ticket) => ticket.count)));
-      const [name, args] = this.#command(keys, waiting, block, count);
-      const reconnects = connection.reconnects;
-      this.#covered = new Set(keys);
-      this.#since = Date.now();
-      const sent = connection.send(name, args);
-      this.#current = sent.then(
-        () => undefined,
-        () => undefined,
-      );
-      let reply: unknown;
-      try {
-        reply = await sent;
-        failures = 0;
-      } catch (error) {
-        this.#covered = undefined;
-        if (this.#tickets.size === 0) break;
-        if (!this.#failedOn(error)) {
-          this.#logger.error({ lane: name, err: error }, `Shared ${name} over ${keys.length} keys failed: ${(error as Error).message}`);
-          failures += 1;
-          await this.#pause.sleep(Math.min(100 * 2 ** failures, 5000));
-        }
-        continue;
-      } finally {
-        this.#since = 0;
-      }
-      // Delivered before the keys count as uncovered, so a leaving ticket gets what was taken for it.
-      if (connection.reconnects !== reconnects) for (const ticket of this.#tickets) ticket.spec.lost();
-      for (const [key, items] of this.#parse(reply)) this.#deliver(key, items, count);
-      this.#covered = undefined;
+  #forget(ticket: LaneTicket): void {
+    const rest = (this.#byKey.get(ticket.key) ?? []).filter((one) => one !== ticket);
+    if (rest.length > 0) this.#byKey.set(ticket.key, rest);
+    else this.#byKey.delete(ticket.key);
+  }
+
+  /** Sends the command for every waiting ticket, unless one is on the wire or the lane backs off. */
+  #send(): void {
+    const connection = this.#connection;
+    if (this.#covered || this.#closed || this.#backoff || !connection || this.waiting.size === 0) return;
+    const waiting = [...this.waiting];
+    const keys = [...new Set(waiting.map((ticket) => ticket.key))];
+    const block = Math.min(...waiting.map((ticket) => ticket.spec.block));
+    // COUNT applies to each key: no reader gets more than the least any of them asked for.
+    const count = Math.max(1, Math.min(...waiting.map((ticket) => ticket.count)));
+    const [name, args] = this.#command(keys, waiting, block, count);
+    const reconnects = connection.reconnects;
+    this.#covered = new Set(keys);
+    this.#since = Date.now();
+    const sent = connection.send(name, args);
+    this.#current = sent
+      .then(
+        (reply) => this.#answered(reply, count, connection.reconnects !== reconnects),
+        (error: unknown) => this.#failed(error, name, keys.length),
+      )
+      .catch((error: unknown) => this.#failed(error, name, keys.length));
+  }
+
+  #answered(reply: unknown, count: number, reconnected: boolean): void {
+    this.#failures = 0;
+    this.#since = 0;
+    // Delivered before the keys count as uncovered, so a leaving ticket gets what was read for it.
+    if (reconnected) for (const ticket of this.#tickets) ticket.spec.lost();
+    for (const [key, items] of this.#parse(reply)) this.#deliver(key, items, count);
+    this.#covered = undefined;
+    this.#send();
+  }
+
+  #failed(error: unknown, name: string, keys: number): void {
+    this.#since = 0;
+    this.#covered = undefined;
+    if (this.#closed) return;
+    if (this.#failedOn(error)) {
+      this.#send();
+      return;
     }
+    this.#logger.error({ lane: name, err: error }, `Shared ${name} over ${keys} keys failed: ${(error as Error).message}`);
+    this.#failures += 1;
+    this.#backoff = setTimeout(() => {
+      this.#backoff = undefined;
+      this.#send();
+    }, Math.min(100 * 2 ** this.#failures, 5000));
   }
 
   #command(keys: string[], waiting: readonly LaneTicket[], block: number, count: number): [string, Array<string | number>] {
@@ -349,7 +351,13 @@ class Lane {
       return ['BLMPOP', [block / 1000, order.length, ...order, 'LEFT', 'COUNT', count]];
     }
     if (kind.kind === 'read') {
-      const cursors = keys.map((key) => waiting.filter((t) => t.key === key).map((t) => t.cursor).sort(compareIds)[0]!);
+      // Two readers of one stream may stand at different entries: read from the earlier.
+      const from = new Map<string, string>();
+      for (const ticket of waiting) {
+        const known = from.get(ticket.key);
+        if (known === undefined || compareIds(ticket.cursor, known) < 0) from.set(ticket.key, ticket.cursor);
+      }
+      const cursors = keys.map((key) => from.get(key)!);
       return ['XREAD', ['COUNT', count, 'BLOCK', block, 'STREAMS', ...keys, ...cursors]];
     }
     const args: Array<string | number> = ['GROUP', kind.group, kind.consumer, 'COUNT', count, 'BLOCK', block];
@@ -370,8 +378,7 @@ class Lane {
 
   #deliver(key: string, items: unknown[], asked: number): void {
     let target: LaneTicket | undefined;
-    for (const ticket of [...this.#tickets, ...this.#leaving]) {
-      if (ticket.key !== key) continue;
+    for (const ticket of this.#byKey.get(key) ?? []) {
       if (ticket.waiting) {
         target = ticket;
         break;
@@ -389,7 +396,7 @@ class Lane {
   #failedOn(error: unknown): boolean {
     const match = /^NOGROUP No such key '(.*)' or consumer group/.exec(error instanceof Error ? error.message : '');
     if (!match) return false;
-    const tickets = [...this.#tickets].filter((ticket) => ticket.key === match[1]);
+    const tickets = this.#byKey.get(match[1]!) ?? [];
     for (const ticket of tickets) ticket.fail(error as Error);
     return tickets.length > 0;
   }
@@ -403,9 +410,8 @@ class Lane {
     if (this.#rearming) return;
     this.#rearming = true;
     try {
-      const connection = await this.#connection;
       for (let attempt = 0; attempt < 100 && this.#uncovered(); attempt += 1) {
-        await connection?.interrupt();
+        await this.#connection?.interrupt();
         await settlesWithin(this.#current, 5);
       }
     } finally {
@@ -416,7 +422,7 @@ class Lane {
   #uncovered(): boolean {
     const covered = this.#covered;
     if (!covered) return false;
-    for (const ticket of this.#tickets) if (ticket.waiting && !covered.has(ticket.key)) return true;
+    for (const ticket of this.waiting) if (!covered.has(ticket.key)) return true;
     return false;
   }
 
@@ -426,7 +432,7 @@ class Lane {
     if (since === 0 || Date.now() - since < STALL_GRACE + 1000) return;
     this.#since = 0;
     this.#logger.warn({ lane: this.#kind.kind }, `Shared read stalled for ${Date.now() - since} ms; reconnecting.`);
-    await (await this.#connection)?.reset().catch(() => undefined);
+    await this.#connection?.reset().catch(() => undefined);
   }
 }
 

@@ -91,6 +91,35 @@ describe.each(realTargets)('connections on $name', ({ name, makeBroker, rawClien
     expect(items.sort()).toEqual([`${base}:r3:${ids[1]}`, `${base}:s7:${ids[0]}`, 'list:hello'].sort());
   });
 
+  it('a subscriber with every worker busy and a backlog does not hold up the others sharing its connections', async () => {
+    const broker = makeBroker();
+    const base = uid('fair');
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const hot = new Inbox<string>();
+    const others = new Inbox<string>();
+    broker.subscriber(new StreamSub(`${base}:hot-s`, { group: 'g', consumer: 'c' }), { maxWorkers: 5 }, async (body: string) => {
+      await gate;
+      hot.push(body);
+    });
+    broker.subscriber(new ListSub(`${base}:hot-l`), { maxWorkers: 5 }, async (body: string) => {
+      await gate;
+      hot.push(body);
+    });
+    for (let i = 0; i < 20; i += 1) {
+      broker.subscriber(new StreamSub(`${base}:s${i}`, { group: 'g', consumer: 'c' }), (body: string) => others.push(body));
+      broker.subscriber(new ListSub(`${base}:l${i}`), (body: string) => others.push(body));
+    }
+    await broker.start();
+    await Promise.all(Array.from({ length: 200 }, (_, i) => [broker.publish(`s${i}`, { stream: `${base}:hot-s` }), broker.publish(`l${i}`, { list: `${base}:hot-l` })]).flat());
+    await Promise.all(Array.from({ length: 20 }, (_, i) => [broker.publish(`s${i}`, { stream: `${base}:s${i}` }), broker.publish(`l${i}`, { list: `${base}:l${i}` })]).flat());
+    // Every other subscriber consumes while the hot ones hold all their workers.
+    expect(await others.take(40)).toHaveLength(40);
+    expect(hot.items).toHaveLength(0);
+    open();
+    await hot.until((items) => items.length === 400, 20_000, () => `the hot backlogs consumed (${hot.items.length} so far)`);
+  });
+
   it('gives a subscriber with dedicatedConnection a blocking connection of its own', async () => {
     const clientName = uid('dedicated').replace(/:/g, '-');
     const broker = makeBroker({ clientName });

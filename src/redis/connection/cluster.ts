@@ -1,10 +1,11 @@
-import { Cluster, type ClusterOptions } from 'ioredis';
+import { Cluster, type ClusterOptions, type Redis } from 'ioredis';
 import { NotConnectedError, SetupError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { doorbellOf, sameSlot, slotOf } from '../hashtag.js';
 import type { ConnectionConfig } from '../options.js';
 import { closeClient, execAtomic, nodeOptions, reportErrors } from './client.js';
 import { sendFramed, TickCork, unreachable, type ErrorMapper } from './framed.js';
+import { ReaderConnection } from './reader.js';
 import { refreshSlots, RoutedConnection } from './routed.js';
 import { sendEach, type BlockingConnection, type CommandClient, type ConnectionStrategy, type QueuedCommand, type SharedReading, type SubscriberClient } from './strategy.js';
 
@@ -41,11 +42,7 @@ export class ClusterStrategy implements ConnectionStrategy {
   };
   /** Keys whose doorbell rang this tick (one ring per key and tick, however many writes). */
   readonly #rung = new Set<string>();
-  /** The connections shared readers read on (not the command ones: reads must not queue behind publishes). */
-  #reader: Cluster | undefined;
-  #opening: Promise<Cluster> | undefined;
-  readonly #readCork = new TickCork(() => this.#reader?.nodes('master').map((node) => node.stream) ?? []);
-  #losses = 0;
+  readonly #reader: ReaderConnection<Cluster>;
   readonly shared: SharedReading;
 
   constructor(config: ConnectionConfig, startupNodes: readonly StartupNode[], logger: Logger) {
@@ -55,27 +52,26 @@ export class ClusterStrategy implements ConnectionStrategy {
     this.#seeds = [{ host: config.host, port: config.port }, ...startupNodes.map(([host, port]) => ({ host, port }))];
     this.address = `cluster ${this.#seeds.map((s) => `${s.host}:${s.port}`).join(', ')}`;
     this.#mapError = unreachable(this.address, config.commandRetries);
-    const losses = (): number => this.#losses;
-    this.shared = {
+    this.#reader = new ReaderConnection<Cluster>({
       // Keys spread over hash slots, which no blocking command spans: readers are woken by doorbells.
       wakeup: 'doorbell',
-      open: async () => {
-        await this.#openReader();
+      open: () => {
+        this.#commandCluster();
+        return this.#open('reader');
       },
-      read: (command, key, args) => {
-        const reader = this.#reader;
-        if (!reader) return this.#openReader().then(() => this.shared.read(command, key, args));
-        this.#readCork.holdAfterFirst();
-        return sendFramed(reader, command, args, slotOf(key), this.#mapError, true);
+      watch: (cluster, lost) => {
+        const watch = (node: Redis): void => void node.on('close', lost);
+        for (const node of cluster.nodes('all')) watch(node);
+        cluster.on('+node', watch);
       },
-      get losses() {
-        return losses();
-      },
+      sockets: (cluster) => cluster.nodes('master').map((node) => node.stream),
+      slot: (key) => slotOf(key),
+      mapError: this.#mapError,
       stalled: async () => {
-        const clusters = [this.#command, this.#reader].filter((cluster) => cluster !== undefined);
-        await Promise.all(clusters.map((cluster) => refreshSlots(cluster)));
+        await Promise.all(this.#readerClusters().map((cluster) => refreshSlots(cluster)));
       },
-    };
+    });
+    this.shared = this.#reader;
   }
 
   async connect(): Promise<void> {
@@ -130,8 +126,7 @@ export class ClusterStrategy implements ConnectionStrategy {
     this.#readers.clear();
     this.#clusters.clear();
     this.#command = undefined;
-    this.#reader = undefined;
-    this.#opening = undefined;
+    this.#reader.forget();
     await Promise.all(readers.map((reader) => reader.close(true)));
     await Promise.all(clusters.map((cluster) => closeClient(cluster)));
   }
@@ -149,26 +144,9 @@ export class ClusterStrategy implements ConnectionStrategy {
     sendFramed(cluster, 'SPUBLISH', [channel, key], slotOf(key)).catch(() => undefined);
   }
 
-  #openReader(): Promise<Cluster> {
-    this.#commandCluster();
-    this.#opening ??= this.#open('reader').then(
-      (reader) => {
-        const watch = (node: { on(event: 'close', listener: () => void): unknown }): void => {
-          node.on('close', () => {
-            this.#losses += 1;
-          });
-        };
-        for (const node of reader.nodes('all')) watch(node);
-        reader.on('+node', watch);
-        this.#reader = reader;
-        return reader;
-      },
-      (error: unknown) => {
-        this.#opening = undefined;
-        throw error;
-      },
-    );
-    return this.#opening;
+  /** Every Cluster this strategy opened (commands, reads, Pub/Sub): after a frozen node, each looks again. */
+  #readerClusters(): Cluster[] {
+    return [...this.#clusters];
   }
 
   #commandCluster(): Cluster {

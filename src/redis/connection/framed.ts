@@ -20,7 +20,7 @@ export interface CommandSink {
 }
 
 /** A socket that can hold writes back: net.Socket and tls.TLSSocket. */
-interface Corkable {
+export interface Corkable {
   readonly writable: boolean;
   cork(): void;
   uncork(): void;

@@ -3,6 +3,7 @@ import { NotConnectedError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { closeClient, connectClient, execAtomic, reconnect, reportErrors, type ClientOptions, type ClientRole } from './client.js';
 import { sendFramed, TickCork, unreachable, type ErrorMapper } from './framed.js';
+import { ReaderConnection } from './reader.js';
 import { sendEach, type BlockingConnection, type CommandClient, type ConnectionStrategy, type QueuedCommand, type SharedReading } from './strategy.js';
 
 /**
@@ -28,11 +29,7 @@ export class NodeStrategy implements ConnectionStrategy {
       return sendFramed(client, command, args, undefined, this.#mapError);
     },
   };
-  /** The connection shared readers read on (not the command one: reads must not queue behind publishes). */
-  #reader: Redis | undefined;
-  #opening: Promise<Redis> | undefined;
-  readonly #readCork = new TickCork(() => [this.#reader?.stream]);
-  #losses = 0;
+  readonly #reader: ReaderConnection<Redis>;
   readonly shared: SharedReading;
 
   constructor(address: string, options: (role: ClientRole) => ClientOptions, logger: Logger) {
@@ -40,25 +37,21 @@ export class NodeStrategy implements ConnectionStrategy {
     this.#mapError = unreachable(address, options('command').maxRetriesPerRequest ?? 0);
     this.#options = options;
     this.#logger = logger;
-    const losses = (): number => this.#losses;
-    this.shared = {
+    this.#reader = new ReaderConnection<Redis>({
       // One server holds every key: one blocking command can wait on many of them.
       wakeup: 'lanes',
-      open: async () => {
-        await this.#openReader();
+      open: () => {
+        this.#commandClient();
+        return this.#open('reader');
       },
-      read: (command, _key, args) => {
-        const reader = this.#reader;
-        if (!reader) return this.#openReader().then(() => this.shared.read(command, _key, args));
-        this.#readCork.holdAfterFirst();
-        return sendFramed(reader, command, args, undefined, this.#mapError, true);
-      },
-      get losses() {
-        return losses();
-      },
+      watch: (client, lost) => client.on('reconnecting', lost),
+      sockets: (client) => [client.stream],
+      slot: () => undefined,
+      mapError: this.#mapError,
       // One server: nothing to look up; its connections recover on their own once it answers.
       stalled: () => Promise.resolve(),
-    };
+    });
+    this.shared = this.#reader;
   }
 
   async connect(): Promise<void> {
@@ -76,7 +69,7 @@ export class NodeStrategy implements ConnectionStrategy {
       client.call('CLIENT', 'ID').then((value) => (id = String(value)), () => undefined);
     });
     return {
-      send: (command, args) => client.callBuffer(command, ...args),
+      send: (command, args) => sendFramed(client, command, args, undefined, undefined, true),
       interrupt: () => unblock(this.commands, id),
       reset: async () => {
         // ioredis reconnects and re-sends the pending command.
@@ -117,27 +110,8 @@ export class NodeStrategy implements ConnectionStrategy {
     const clients = [...this.#clients];
     this.#clients.clear();
     this.#command = undefined;
-    this.#reader = undefined;
-    this.#opening = undefined;
+    this.#reader.forget();
     await Promise.all(clients.map((client) => closeClient(client)));
-  }
-
-  #openReader(): Promise<Redis> {
-    this.#commandClient();
-    this.#opening ??= this.#open('reader').then(
-      (reader) => {
-        reader.on('reconnecting', () => {
-          this.#losses += 1;
-        });
-        this.#reader = reader;
-        return reader;
-      },
-      (error: unknown) => {
-        this.#opening = undefined;
-        throw error;
-      },
-    );
-    return this.#opening;
   }
 
   #commandClient(): Redis {

@@ -51,8 +51,9 @@ export interface Ticket {
   /**
    * Whether waiting again beats reading now, after taking what a lane read: everything it read
    * was taken, and either its last read brought fewer than it asked for (the key had nothing
-   * more) or no other reader waits in the lane (a wait there returns at once if more is there,
-   * and costs one command, as a read would).
+   * more), or it asked for one and no other reader waits in the lane (a wait there returns at
+   * once if more is there, and costs one command, as a read would). A full read of more than one
+   * says more is likely there: the reader reads on, with its own count.
    */
   readonly idleAgain: boolean;
   /** Whether the lane's last read for this reader brought fewer entries or elements than it asked for. */
@@ -131,6 +132,7 @@ class LaneTicket implements Ticket {
   #wakeUp: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
   #short = false;
+  #asked = 0;
   cursor = '0-0';
   count = 1;
 
@@ -148,7 +150,7 @@ class LaneTicket implements Ticket {
   }
 
   get idleAgain(): boolean {
-    return this.#items.length === 0 && (this.#short || this.#lane.waiting.size === 0);
+    return this.#items.length === 0 && (this.#short || (this.#asked === 1 && this.#lane.waiting.size === 0));
   }
 
   get short(): boolean {
@@ -193,6 +195,7 @@ class LaneTicket implements Ticket {
   deliver(items: readonly unknown[], asked: number): void {
     this.#items.push(...items);
     this.#short = items.length < asked;
+    this.#asked = asked;
     this.wake();
   }
 

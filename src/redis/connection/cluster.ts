@@ -16,9 +16,10 @@ const WRITES = new Set(['XADD', 'RPUSH', 'LPUSH']);
 export type StartupNode = readonly [host: string, port: number];
 
 /**
- * Redis Cluster: one ioredis Cluster (auto-pipelined, slot-routed, follows MOVED/ASK) for
- * commands; a routed connection per blocking reader, to the master owning its key; a Cluster with
- * sharded subscribers for Pub/Sub; pipelines split by owning node and sent in parallel.
+ * Redis Cluster: one ioredis Cluster (slot-routed, follows MOVED/ASK) for commands, which rings
+ * the doorbells after writes; a second Cluster for Pub/Sub (sharded subscribers) and the readers'
+ * shared reads; a routed connection per reader with `dedicatedConnection`, to the master owning
+ * its key; pipelines split by owning node and sent in parallel.
  */
 export class ClusterStrategy implements ConnectionStrategy {
   readonly address: string;
@@ -30,6 +31,7 @@ export class ClusterStrategy implements ConnectionStrategy {
   readonly #readers = new Set<RoutedConnection>();
   readonly #mapError: ErrorMapper;
   #command: Cluster | undefined;
+  #listener: Promise<Cluster> | undefined;
   readonly #cork = new TickCork(() => this.#command?.nodes('master').map((node) => node.stream) ?? []);
   readonly commands: CommandClient = {
     send: (command, key, args) => {
@@ -57,7 +59,7 @@ export class ClusterStrategy implements ConnectionStrategy {
       wakeup: 'doorbell',
       open: () => {
         this.#commandCluster();
-        return this.#open('reader');
+        return this.#listening();
       },
       watch: (cluster, lost) => {
         const watch = (node: Redis): void => void node.on('close', lost);
@@ -98,7 +100,7 @@ export class ClusterStrategy implements ConnectionStrategy {
   }
 
   openSubscriber(): Promise<SubscriberClient> {
-    return this.#open('subscriber');
+    return this.#listening();
   }
 
   atomicAcross(keys: readonly string[]): boolean {
@@ -126,6 +128,7 @@ export class ClusterStrategy implements ConnectionStrategy {
     this.#readers.clear();
     this.#clusters.clear();
     this.#command = undefined;
+    this.#listener = undefined;
     this.#reader.forget();
     await Promise.all(readers.map((reader) => reader.close(true)));
     await Promise.all(clusters.map((cluster) => closeClient(cluster)));
@@ -149,12 +152,25 @@ export class ClusterStrategy implements ConnectionStrategy {
     return [...this.#clusters];
   }
 
+  /**
+   * The Cluster for Pub/Sub (its subscriber connections: one per shard, one classic) and for the
+   * readers' shared reads (its per-node connections, which it otherwise uses only to learn the
+   * slot map): one per master besides the command connection, not two.
+   */
+  #listening(): Promise<Cluster> {
+    this.#listener ??= this.#open('subscriber').catch((error: unknown) => {
+      this.#listener = undefined;
+      throw error;
+    });
+    return this.#listener;
+  }
+
   #commandCluster(): Cluster {
     if (!this.#command) throw new NotConnectedError(`Not connected to Redis at ${this.address}: connect() first.`);
     return this.#command;
   }
 
-  async #open(role: 'command' | 'reader' | 'subscriber'): Promise<Cluster> {
+  async #open(role: 'command' | 'subscriber'): Promise<Cluster> {
     const options = {
       redisOptions: nodeOptions(this.#config, role),
       lazyConnect: true,

@@ -33,7 +33,7 @@ function sources(s: Scenario, key: string): Source[] {
       return [new StreamSub(key, { maxRecords: s.batch, lastId: '0' })];
     case 'stream-group':
     case 'stream-group-batch':
-      return Array.from({ length: s.consumers }, (_, i) => new StreamSub(key, { group: 'g', consumer: `c${i}`, maxRecords: s.batch, lastId: '0', batch, dedicatedConnection: process.env['DEDICATED'] === '1' }));
+      return Array.from({ length: s.consumers }, (_, i) => new StreamSub(key, { group: 'g', consumer: `c${i}`, maxRecords: s.batch, lastId: '0', batch, dedicatedConnection: s.dedicated ?? false }));
   }
 }
 

@@ -209,3 +209,41 @@ describe('Pub/Sub while the cluster changes', () => {
     }
   }, 90_000);
 });
+
+describe('shared reading while the cluster changes', () => {
+  /** Connections of the broker named `clientName` on each node (ioredis prefixes its Pub/Sub ones). */
+  async function perNode(clientName: string): Promise<number[]> {
+    const named = new RegExp(` name=(ioredis-cluster\\(s?subscriber\\):)?${clientName} `);
+    return Promise.all(admin.ports.map(async (port) => {
+      const list = await admin.on(port, (node) => node.client('LIST') as Promise<string>);
+      return list.split('\n').filter((line) => named.test(line)).length;
+    }));
+  }
+
+  it('600 subscribers hold at most 4 connections per node and consume everything across a CLUSTER FAILOVER', async () => {
+    const clientName = uid('chaos-fleet').replace(/:/g, '-');
+    const broker = new RedisClusterBroker(CHAOS_URL, { logger: null, gracefulTimeout: 2000, clientName });
+    brokers.push(broker);
+    const base = uid('chaos-fleet');
+    const streams = Array.from({ length: 300 }, (_, i) => `${base}:s${i}`);
+    const lists = Array.from({ length: 300 }, (_, i) => `${base}:l${i}`);
+    const got = new Inbox<string>();
+    for (const stream of streams) broker.subscriber(new StreamSub(stream, { group: 'g', consumer: 'c' }), (body: string) => got.push(body));
+    for (const list of lists) broker.subscriber({ list }, (body: string) => got.push(body));
+    await broker.start();
+    const publishAll = (round: string): Promise<unknown> =>
+      Promise.all([...streams.map((stream) => broker.publish(`${round}:${stream}`, { stream })), ...lists.map((list) => broker.publish(`${round}:${list}`, { list }))]);
+
+    const before = await perNode(clientName);
+    await publishAll('before');
+    await got.until((items) => items.length === 600, 20_000, () => `600 consumed (${got.items.length} so far)`);
+
+    const master = await admin.masterOf(streams[0]!);
+    await admin.failover(await admin.replicaOf(master));
+    await publishAll('after');
+    await got.until(() => new Set(got.items).size === 1200, 30_000, () => `all 1,200 consumed (${new Set(got.items).size} so far)`);
+    const after = await perNode(clientName);
+    console.log(`chaos fleet: connections per node before the failover ${before.join(' ')}, after ${after.join(' ')}; ${got.items.length - 1200} processed twice`);
+    for (const count of [...before, ...after]) expect(count).toBeLessThanOrEqual(4);
+  }, 90_000);
+});

@@ -42,11 +42,14 @@ describe.each(realTargets)('connections on $name', ({ name, makeBroker, rawClien
     for (const stream of streams) broker.subscriber(new StreamSub(stream, { group: 'billing', consumer: 'svc' }), (body: string) => got.push(body));
     for (const list of lists) broker.subscriber({ list }, (body: string) => got.push(body));
     for (const channel of channels) broker.subscriber(channel, (body: string) => got.push(body));
+    const startedAt = performance.now();
     await broker.start();
+    const startMs = Math.round(performance.now() - startedAt);
 
     const raw = rawClient();
     const open = await perNode(raw, clientName);
-    console.log(`${name}: 2,100 subscribers hold ${total(open)} connections (${[...open].map(([node, n]) => `${node} ${n}`).join(', ')})`);
+    const nodes = [...open].filter(([, n]) => n > 0).map(([node, n]) => `${node} ${n}`).join(', ');
+    console.log(`${name}: 2,100 subscribers hold ${total(open)} connections (${nodes}); start() took ${startMs} ms`);
     if (name === 'cluster') {
       for (const count of open.values()) expect(count).toBeLessThanOrEqual(4);
     } else {
@@ -66,7 +69,9 @@ describe.each(realTargets)('connections on $name', ({ name, makeBroker, rawClien
       return counts.every(([count]) => Number(count) === 0);
     }, 10_000, 'every entry acknowledged');
 
+    const stoppedAt = performance.now();
     await broker.stop();
+    console.log(`${name}: stop() took ${Math.round(performance.now() - stoppedAt)} ms`);
     await eventually(async () => total(await perNode(raw, clientName)) === 0, 5000, 'every connection closed');
   }, 60_000);
 

@@ -18,6 +18,8 @@ export class ListSubscriber extends ReadLoop {
   protected readonly readTimeout: number;
   protected readonly dedicated: boolean;
   readonly #messageSource: MessageSource;
+  /** Whether the last pop found fewer elements than it asked for. */
+  #drained = false;
 
   constructor(source: ListSub<boolean>, deps: LoopDeps) {
     super(deps);
@@ -27,6 +29,10 @@ export class ListSubscriber extends ReadLoop {
     this.#timeout = String(source.pollingInterval / 1000);
     this.readTimeout = source.pollingInterval;
     this.dedicated = source.dedicatedConnection;
+  }
+
+  protected override get drained(): boolean {
+    return this.#drained;
   }
 
   protected readCount(capacity: number): number {
@@ -62,7 +68,11 @@ export class ListSubscriber extends ReadLoop {
   async #pop(connection: BlockingConnection, max: number): Promise<Buffer[]> {
     const key = this.name;
     // Shared reading: never block here; an empty list makes the reader wait with the others.
-    if (!this.blocks) return ((await connection.send('LPOP', [key, max])) as Buffer[] | null) ?? [];
+    if (!this.blocks) {
+      const popped = ((await connection.send('LPOP', [key, max])) as Buffer[] | null) ?? [];
+      this.#drained = popped.length < max;
+      return popped;
+    }
     if (max > 1) {
       const ready = (await connection.send('LPOP', [key, max])) as Buffer[] | null;
       if (ready) return ready;

@@ -129,6 +129,10 @@ export abstract class ReadLoop implements RuntimeSubscriber {
   protected get idle(): boolean {
     return true;
   }
+  /** Whether the last read was for new entries or elements and brought fewer than it asked for. */
+  protected get drained(): boolean {
+    return false;
+  }
   /** The longest an idle reader may wait before reading again (e.g. until its next claim), in ms. */
   protected waitLimit(): number {
     return Number.POSITIVE_INFINITY;
@@ -194,6 +198,7 @@ export abstract class ReadLoop implements RuntimeSubscriber {
           const next = ahead;
           ahead = undefined;
           messages = await next;
+          idleAgain = this.drained && this.#ticket !== undefined && this.#ticket.waitsWhenDrained;
         } else {
           const capacity = await pool.capacity(half);
           if (!this.#running) break;
@@ -210,6 +215,7 @@ export abstract class ReadLoop implements RuntimeSubscriber {
             messages = await this.delivered(delivered, ticket.short ? undefined : connection);
           } else {
             messages = await this.#read(connection, capacity);
+            idleAgain = this.drained && this.#ticket !== undefined && this.#ticket.waitsWhenDrained;
           }
         }
         failures = 0;

@@ -58,6 +58,12 @@ export interface Ticket {
   readonly idleAgain: boolean;
   /** Whether the lane's last read for this reader brought fewer entries or elements than it asked for. */
   readonly short: boolean;
+  /**
+   * Whether, after a read of its own that found fewer than it asked for (the key was drained),
+   * the reader should wait rather than read again: always with a doorbell (a write after the read
+   * rings it); in a lane only when no other reader waits there (else joining costs an unblock).
+   */
+  readonly waitsWhenDrained: boolean;
   /** Ends a wait now. */
   wake(): void;
   /** Leaves; a lane command that covers the key is ended first, and what it took stays for take(). */
@@ -155,6 +161,10 @@ class LaneTicket implements Ticket {
 
   get short(): boolean {
     return this.#short;
+  }
+
+  get waitsWhenDrained(): boolean {
+    return this.#lane.waiting.size === 0;
   }
 
   wait(limit: number, count: number, cursor?: string): Promise<void> {
@@ -484,6 +494,10 @@ class DoorbellTicket implements Ticket {
 
   get short(): boolean {
     return false;
+  }
+
+  get waitsWhenDrained(): boolean {
+    return true;
   }
 
   wake(): void {

@@ -39,6 +39,8 @@ export class StreamSubscriber extends ReadLoop {
   #claimedLast = false;
   /** Whether the last read was for new entries and found none. */
   #idle = false;
+  /** Whether the last read was for new entries and found fewer than it asked for. */
+  #drained = false;
   /** Entry IDs our workers hold right now; a re-drain must not hand them out twice. */
   readonly #inFlight = new Set<string>();
   protected readonly readTimeout: number;
@@ -84,6 +86,7 @@ export class StreamSubscriber extends ReadLoop {
   protected async read(connection: BlockingConnection, capacity: number): Promise<Message[]> {
     const count = this.readCount(capacity);
     this.#idle = false;
+    this.#drained = false;
     if (!this.#group) return this.#messages(await this.#readNoGroup(connection, count));
     if (this.#cursor !== '>') return this.#messages(await this.#drain(connection, this.#group, count));
     if (this.#claimer?.due && !this.#claimedLast) {
@@ -103,8 +106,10 @@ export class StreamSubscriber extends ReadLoop {
     // The read was sent again on a new connection: the first may have been answered into the void,
     // leaving entries pending for us that nobody will hand us. Read our PEL again.
     if (connection.reconnects !== reconnects) this.#cursor = '0';
-    const entries = toEntries(entriesOf(reply), 1);
+    const raw = entriesOf(reply);
+    const entries = toEntries(raw, 1);
     this.#idle = entries.length === 0 && this.#cursor === '>';
+    this.#drained = raw.length < count && this.#cursor === '>';
     return this.#messages(entries);
   }
 
@@ -136,9 +141,13 @@ export class StreamSubscriber extends ReadLoop {
     return this.#source.batch ? this.#source.maxRecords : Math.min(this.#source.maxRecords, capacity);
   }
 
+  protected override get drained(): boolean {
+    return this.#drained;
+  }
+
   protected override get idle(): boolean {
     // A group reader told to re-read its pending entries (lost()) must read, not wait.
-    return this.#idle && (this.#group === undefined || this.#cursor === '>');
+    return (this.#idle || this.#drained) && (this.#group === undefined || this.#cursor === '>');
   }
 
   protected override waitLimit(): number {
@@ -178,10 +187,15 @@ export class StreamSubscriber extends ReadLoop {
 
   async #readNoGroup(connection: BlockingConnection, count: number): Promise<Entry[]> {
     const block = this.blocks ? ['BLOCK', this.#source.pollingInterval] : [];
-    const args = ['COUNT', count, ...block, 'STREAMS', this.name, this.#cursor];
-    const raw = entriesOf((await connection.send('XREAD', args)) as ReadReply);
+    // Reading takes nothing here: a shared reader asks for one more, to learn whether it drained
+    // the stream (the extra entry is read again next time).
+    const asked = this.blocks ? count : count + 1;
+    const args = ['COUNT', asked, ...block, 'STREAMS', this.name, this.#cursor];
+    const all = entriesOf((await connection.send('XREAD', args)) as ReadReply);
+    const raw = all.length > count ? all.slice(0, count) : all;
     if (raw.length > 0) this.#cursor = String(raw[raw.length - 1]![0]);
     this.#idle = raw.length === 0;
+    this.#drained = all.length <= count && raw.length < asked;
     return toEntries(raw, undefined);
   }
 

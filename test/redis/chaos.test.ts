@@ -239,6 +239,8 @@ describe('shared reading while the cluster changes', () => {
     await got.until((items) => items.length === 600, 20_000, () => `600 consumed (${got.items.length} so far)`);
 
     const master = await admin.masterOf(streams[0]!);
+    // A replica restarted by an earlier test may still be syncing; CLUSTER FAILOVER waits for it.
+    await admin.replicated(master);
     await admin.failover(await admin.replicaOf(master));
     await publishAll('after');
     await got.until(() => new Set(got.items).size === 1200, 30_000, () => `all 1,200 consumed (${new Set(got.items).size} so far)`);

@@ -54,8 +54,8 @@ export abstract class ReadLoop implements RuntimeSubscriber {
   #ticket: Ticket | undefined;
   readonly #pause = new Pause();
   #readSince = 0;
-  /** Stops waiting for the shared read in flight (it stalled). */
-  #abandon: ((error: Error) => void) | undefined;
+  /** Bumped when the watchdog gives up on a stalled shared read and starts a new loop. */
+  #generation = 0;
   #watchdog: NodeJS.Timeout | undefined;
   /**
    * Acknowledgements still on their way to Redis, each with the messages it settles (acks sent
@@ -180,6 +180,7 @@ export abstract class ReadLoop implements RuntimeSubscriber {
    * may depend on the previous reply).
    */
   async #run(connection: BlockingConnection): Promise<void> {
+    const generation = this.#generation;
     const pool = this.#pool;
     const half = Math.max(1, Math.floor(pool.size / 2));
     let failures = 0;
@@ -190,7 +191,7 @@ export abstract class ReadLoop implements RuntimeSubscriber {
     let idleAgain = false;
     // Whether the next read is a wait (once workers are free).
     let waitNext = false;
-    while (this.#running) {
+    while (this.#running && generation === this.#generation) {
       let messages: Message[];
       try {
         idleAgain = false;
@@ -220,7 +221,7 @@ export abstract class ReadLoop implements RuntimeSubscriber {
         }
         failures = 0;
       } catch (error) {
-        if (!this.#running) break;
+        if (!this.#running || generation !== this.#generation) break;
         if ((await this.onReadError(error)) === 'stop') {
           this.#running = false;
           break;
@@ -228,6 +229,15 @@ export abstract class ReadLoop implements RuntimeSubscriber {
         failures += 1;
         await this.#pause.sleep(Math.min(100 * 2 ** failures, 5000));
         continue;
+      }
+      if (generation !== this.#generation) {
+        // A newer loop took over while this read hung: run what it brought (list elements exist
+        // nowhere else now) and end.
+        for (const message of messages) {
+          await pool.capacity(1);
+          this.#start([message]);
+        }
+        return;
       }
       if (messages.length === 0) {
         if (this.#ticket && this.#running && this.idle) await this.#wait();
@@ -286,29 +296,12 @@ export abstract class ReadLoop implements RuntimeSubscriber {
   }
 
   async #read(connection: BlockingConnection, capacity: number): Promise<Message[]> {
-    this.#readSince = Date.now();
+    const since = Date.now();
+    this.#readSince = since;
     try {
-      const reading = this.read(connection, capacity);
-      if (!this.#ticket) return await reading;
-      // A shared read cannot be cut off alone: the watchdog stops waiting for it instead (see #checkStalled).
-      return await new Promise<Message[]>((resolve, reject) => {
-        this.#abandon = (error) => {
-          reject(error);
-          // What it took when it does come back (list elements exist nowhere else) is processed then.
-          reading.then((late) => void this.#startLate(late), () => undefined);
-        };
-        reading.then(resolve, reject);
-      });
+      return await this.read(connection, capacity);
     } finally {
-      this.#readSince = 0;
-      this.#abandon = undefined;
-    }
-  }
-
-  async #startLate(messages: readonly Message[]): Promise<void> {
-    for (const message of messages) {
-      await this.#pool.capacity(1);
-      this.#start([message]);
+      if (this.#readSince === since) this.#readSince = 0;
     }
   }
 
@@ -360,10 +353,13 @@ export abstract class ReadLoop implements RuntimeSubscriber {
     if (!this.#running || since === 0 || Date.now() - since < this.readTimeout + WATCHDOG_GRACE) return;
     this.#readSince = 0;
     this.deps.logger.warn({ subscriber: this.name }, `Read stalled for ${Date.now() - since} ms; reconnecting.`);
-    if (this.#abandon) {
+    if (this.#ticket && this.#connection) {
+      // A shared read cannot be cut off alone: a new loop takes over, and the old one, if its read
+      // ever comes back, runs what it brought and ends.
+      this.#generation += 1;
       this.lost();
-      this.#abandon(new Error(`Read of "${this.name}" got no answer for ${Date.now() - since} ms.`));
       await this.deps.shared?.stalled();
+      if (this.#running) this.#loop = this.#run(this.#connection);
       return;
     }
     await this.#connection?.reset().catch(() => undefined);

@@ -42,6 +42,10 @@ describe.each(realTargets)('connections on $name', ({ name, makeBroker, rawClien
     for (const stream of streams) broker.subscriber(new StreamSub(stream, { group: 'billing', consumer: 'svc' }), (body: string) => got.push(body));
     for (const list of lists) broker.subscriber({ list }, (body: string) => got.push(body));
     for (const channel of channels) broker.subscriber(channel, (body: string) => got.push(body));
+    // Closing 2,000 readers must not close a shared connection 2,000 times (Node warns at 11 listeners).
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
     const startedAt = performance.now();
     await broker.start();
     const startMs = Math.round(performance.now() - startedAt);
@@ -73,6 +77,8 @@ describe.each(realTargets)('connections on $name', ({ name, makeBroker, rawClien
     await broker.stop();
     console.log(`${name}: stop() took ${Math.round(performance.now() - stoppedAt)} ms`);
     await eventually(async () => total(await perNode(raw, clientName)) === 0, 5000, 'every connection closed');
+    process.off('warning', onWarning);
+    expect(warnings).toEqual([]);
   }, 60_000);
 
   it('idle shared readers consume what a FastStream producer writes (no doorbell rings for it)', async () => {

@@ -116,7 +116,10 @@ export class SharedReads {
     const id = laneId(spec.lane);
     let lane = this.#lanes.get(id);
     if (!lane) {
-      lane = new Lane(spec.lane, () => this.#strategy.openBlocking(spec.key), this.#logger, () => this.#lanes.delete(id));
+      const created: Lane = new Lane(spec.lane, () => this.#strategy.openBlocking(spec.key), this.#logger, () => {
+        if (this.#lanes.get(id) === created) this.#lanes.delete(id);
+      });
+      lane = created;
       this.#lanes.set(id, lane);
     }
     return lane.add(spec);
@@ -292,9 +295,10 @@ class Lane {
       await settlesWithin(this.#current, 50);
     }
     this.#forget(ticket);
-    if (this.#tickets.size > 0) return;
-    this.#emptied();
+    // Readers stop together: only the last one out closes the lane, once.
+    if (this.#tickets.size > 0 || this.#closed) return;
     this.#closed = true;
+    this.#emptied();
     clearInterval(this.#watchdog);
     clearTimeout(this.#backoff);
     await this.#current;

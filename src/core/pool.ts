@@ -8,7 +8,8 @@ export class WorkerPool {
   readonly size: number;
   #active = 0;
   readonly #tasks = new Set<Promise<void>>();
-  #waiter: (() => void) | undefined;
+  /** Callers of capacity() waiting for a slot (a read loop, and one that a watchdog replaced). */
+  #waiters: Array<() => void> = [];
 
   constructor(size: number) {
     this.size = size;
@@ -25,7 +26,7 @@ export class WorkerPool {
    */
   async capacity(min = 1): Promise<number> {
     const wanted = Math.min(Math.max(min, 1), this.size);
-    while (this.free < wanted) await new Promise<void>((resolve) => (this.#waiter = resolve));
+    while (this.free < wanted) await new Promise<void>((resolve) => this.#waiters.push(resolve));
     return this.free;
   }
 
@@ -59,9 +60,10 @@ export class WorkerPool {
 
   #release(): void {
     this.#active -= 1;
-    const waiter = this.#waiter;
-    this.#waiter = undefined;
-    waiter?.();
+    if (this.#waiters.length === 0) return;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiters) waiter();
   }
 
   /** Waits for every running task, at most `timeout` ms; true if all finished. */

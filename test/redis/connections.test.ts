@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { ListSub, StreamSub } from '../../src/index.js';
 import { fixtureBytes } from '../helpers/fixtures.js';
-import { realTargets, uid, type RawClient } from '../helpers/redis.js';
+import { realTargets, recordingLogger, uid, type RawClient } from '../helpers/redis.js';
 import { eventually, Inbox } from '../helpers/wait.js';
 
 /** Whether a CLIENT LIST line is a connection of the broker named `clientName` (ioredis prefixes a cluster's Pub/Sub ones). */
@@ -129,6 +129,25 @@ describe.each(realTargets)('connections on $name', ({ name, makeBroker, rawClien
     expect(hot.items).toHaveLength(0);
     open();
     await hot.until((items) => items.length === 400, 20_000, () => `the hot backlogs consumed (${hot.items.length} so far)`);
+  });
+
+  it('stops one of two idle readers of the same key at once, and the other reads on', async () => {
+    const logger = recordingLogger();
+    const broker = makeBroker({ logger });
+    const list = uid('twins');
+    const stream = uid('twins-stream');
+    const got = new Inbox<string>();
+    const first = broker.subscriber(new ListSub(list), (body: string) => got.push(`first ${body}`));
+    broker.subscriber(new ListSub(list), (body: string) => got.push(`second ${body}`));
+    const firstStream = broker.subscriber(new StreamSub(stream), (body: string) => got.push(`first ${body}`));
+    broker.subscriber(new StreamSub(stream), (body: string) => got.push(`second ${body}`));
+    await broker.start();
+    // The other reader of each key keeps the lane's command on that key: stopping must not wait for it.
+    await Promise.all([first.stop(), firstStream.stop()]);
+    expect(logger.lines.filter((line) => line.message.includes('still running'))).toEqual([]);
+    await broker.publish('l', { list });
+    await broker.publish('s', { stream });
+    expect((await got.take(2)).sort()).toEqual(['second l', 'second s']);
   });
 
   it('gives a subscriber with dedicatedConnection a blocking connection of its own', async () => {

@@ -48,7 +48,8 @@ export class ListSubscriber extends ReadLoop {
     const values = items as Buffer[];
     if (values.length === 0) return [];
     if (!this.#source.batch) return values.map((item) => this.#message([item], item));
-    const more = connection && values.length < this.#source.maxRecords ? await this.#pop(connection, this.#source.maxRecords - values.length) : [];
+    // What the lane popped exists nowhere else: a failed top-up must not lose it.
+    const more = connection && values.length < this.#source.maxRecords ? await this.#pop(connection, this.#source.maxRecords - values.length).catch(() => []) : [];
     return [this.#message([...values, ...more])];
   }
 

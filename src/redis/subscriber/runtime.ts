@@ -91,9 +91,12 @@ export abstract class ReadLoop implements RuntimeSubscriber {
     this.#pause.wake();
     this.#ticket?.wake();
     const deadline = Date.now() + gracefulTimeout;
+    const looped = await this.#awaitLoop(this.#loop, deadline);
+    // Always leave shared reading, even past the deadline: a reader that stays would keep its lane open.
+    const left = await this.#leave(deadline);
     const finished =
-      (await this.#awaitLoop(this.#loop, deadline)) &&
-      (await this.#leave(deadline)) &&
+      looped &&
+      left &&
       (await this.#pool.drain(Math.max(0, deadline - Date.now()))) &&
       (await settlesWithin(Promise.allSettled(this.#settling.keys()), Math.max(0, deadline - Date.now())));
     if (!finished) {
@@ -162,6 +165,11 @@ export abstract class ReadLoop implements RuntimeSubscriber {
     return false;
   }
 
+  /** Whether what a read brought can be read again if dropped (group entries stay pending). */
+  protected get readsAgain(): boolean {
+    return false;
+  }
+
   /** Called when a message left the pipeline and its settlement reached Redis (or failed). */
   protected processed(_message: Message): void {}
 
@@ -222,7 +230,14 @@ export abstract class ReadLoop implements RuntimeSubscriber {
         failures = 0;
       } catch (error) {
         if (!this.#running || generation !== this.#generation) break;
-        if ((await this.onReadError(error)) === 'stop') {
+        // Handling the error can fail too (recreating a group while Redis is away): retry later.
+        const verdict = await Promise.resolve()
+          .then(() => this.onReadError(error))
+          .catch((failure: unknown) => {
+            this.deps.logger.error({ subscriber: this.name, err: failure }, `Could not recover from a failed read: ${(failure as Error).message}`);
+            return 'retry' as const;
+          });
+        if (verdict === 'stop') {
           this.#running = false;
           break;
         }
@@ -231,11 +246,12 @@ export abstract class ReadLoop implements RuntimeSubscriber {
         continue;
       }
       if (generation !== this.#generation) {
-        // A newer loop took over while this read hung: run what it brought (list elements exist
-        // nowhere else now) and end.
+        // A newer loop took over while this read hung. What it brought: group entries stay pending
+        // and the newer loop re-reads them (lost()); list elements exist nowhere else now, so they
+        // run, beside the newer loop's workers.
         for (const message of messages) {
-          await pool.capacity(1);
-          this.#start([message]);
+          if (this.readsAgain) this.processed(message);
+          else this.#start([message]);
         }
         return;
       }

@@ -171,7 +171,8 @@ class LaneTicket implements Ticket {
   }
 
   wait(limit: number, count: number, cursor?: string): Promise<void> {
-    if (this.#items.length > 0 || this.#error) return Promise.resolve();
+    // Nothing to wait for (items are here), or no time to (a claim is due): joining would only churn the lane.
+    if (this.#items.length > 0 || this.#error || limit <= 0) return Promise.resolve();
     this.count = count;
     if (cursor !== undefined) this.cursor = cursor;
     return new Promise((resolve) => {
@@ -239,6 +240,9 @@ class Lane {
   #closed = false;
   /** The keys of the command on the wire; undefined between commands. */
   #covered: ReadonlySet<string> | undefined;
+  /** The tickets it was sent for, and its BLOCK. */
+  #coveredTickets: ReadonlySet<LaneTicket> | undefined;
+  #block = 0;
   #since = 0;
   /** Settles when the command on the wire returned. */
   #current: Promise<void> = Promise.resolve();
@@ -275,7 +279,13 @@ class Lane {
       this.#watchdog = setInterval(() => void this.#checkStalled(), 1000);
       this.#watchdog.unref();
     } else {
-      await this.#opening;
+      try {
+        await this.#opening;
+      } catch (error) {
+        this.#tickets.delete(ticket);
+        this.#forget(ticket);
+        throw error;
+      }
     }
     return ticket;
   }
@@ -289,8 +299,9 @@ class Lane {
 
   async remove(ticket: LaneTicket): Promise<void> {
     if (!this.#tickets.delete(ticket)) return;
-    // The command may have started just before the unblock: repeat until it returned.
-    while (this.#covered?.has(ticket.key)) {
+    // The command may have started just before the unblock: repeat until it returned. (Once it
+    // has, the next one is not sent for this ticket, though it may cover its key for another.)
+    while (this.#coveredTickets?.has(ticket)) {
       await this.#connection?.interrupt();
       await settlesWithin(this.#current, 50);
     }
@@ -323,6 +334,8 @@ class Lane {
     const [name, args] = this.#command(keys, waiting, block, count);
     const reconnects = connection.reconnects;
     this.#covered = new Set(keys);
+    this.#coveredTickets = new Set(waiting);
+    this.#block = block;
     this.#since = Date.now();
     const sent = connection.send(name, args);
     this.#current = sent
@@ -340,12 +353,14 @@ class Lane {
     if (reconnected) for (const ticket of this.#tickets) ticket.spec.lost();
     for (const [key, items] of this.#parse(reply)) this.#deliver(key, items, count);
     this.#covered = undefined;
+    this.#coveredTickets = undefined;
     this.#send();
   }
 
   #failed(error: unknown, name: string, keys: number): void {
     this.#since = 0;
     this.#covered = undefined;
+    this.#coveredTickets = undefined;
     if (this.#closed) return;
     if (this.#failedOn(error)) {
       this.#send();
@@ -394,14 +409,19 @@ class Lane {
   }
 
   #deliver(key: string, items: unknown[], asked: number): void {
+    // A waiting reader first, then one that runs, then one that is leaving (it runs what it gets before it stops).
     let target: LaneTicket | undefined;
+    let live: LaneTicket | undefined;
+    let leaving: LaneTicket | undefined;
     for (const ticket of this.#byKey.get(key) ?? []) {
       if (ticket.waiting) {
         target = ticket;
         break;
       }
-      target ??= ticket;
+      if (this.#tickets.has(ticket)) live ??= ticket;
+      else leaving ??= ticket;
     }
+    target ??= live ?? leaving;
     if (target) {
       target.deliver(items, asked);
       return;
@@ -446,7 +466,7 @@ class Lane {
   /** A command that outlives its BLOCK by STALL_GRACE hangs on a connection that will not answer: reconnect. */
   async #checkStalled(): Promise<void> {
     const since = this.#since;
-    if (since === 0 || Date.now() - since < STALL_GRACE + 1000) return;
+    if (since === 0 || Date.now() - since < this.#block + STALL_GRACE) return;
     this.#since = 0;
     this.#logger.warn({ lane: this.#kind.kind }, `Shared read stalled for ${Date.now() - since} ms; reconnecting.`);
     await this.#connection?.reset().catch(() => undefined);

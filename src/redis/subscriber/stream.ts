@@ -132,7 +132,12 @@ export class StreamSubscriber extends ReadLoop {
     const room = this.#source.maxRecords - entries.length;
     if (connection && this.#source.batch && room > 0 && this.#cursor === '>') {
       const args = ['GROUP', group.name, group.consumer, 'COUNT', room, ...(this.#source.noAck ? ['NOACK'] : []), 'STREAMS', this.name, '>'];
-      entries.push(...toEntries(entriesOf((await connection.send('XREADGROUP', args)) as ReadReply), 1));
+      // A failed top-up leaves the batch as the lane brought it (what it may have read stays pending).
+      const more = (await connection.send('XREADGROUP', args).catch(() => {
+        this.#cursor = '0';
+        return null;
+      })) as ReadReply;
+      entries.push(...toEntries(entriesOf(more), 1));
     }
     return this.#messages(entries);
   }
@@ -160,6 +165,10 @@ export class StreamSubscriber extends ReadLoop {
 
   protected override lost(): void {
     if (this.#group) this.#cursor = '0';
+  }
+
+  protected override get readsAgain(): boolean {
+    return this.#group !== undefined && !this.#source.noAck;
   }
 
   protected override get readsTakeNothing(): boolean {

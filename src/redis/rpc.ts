@@ -4,6 +4,7 @@ import { parseWire } from '../core/codec/wire.js';
 import { BrokerClosedError, RequestTimeoutError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { Message } from '../core/message.js';
+import { Opening } from '../core/opening.js';
 import type { PubSubHub } from './subscriber/hub.js';
 
 /** Request header (value `1`) asking redstream responders to answer with SPUBLISH, to the inbox's shard. */
@@ -30,7 +31,7 @@ export class ReplyInbox {
   readonly #hub: PubSubHub;
   readonly #logger: Logger;
   readonly #pending = new Map<string, Pending>();
-  #listening: Promise<Array<() => Promise<void>>> | undefined;
+  readonly #listening = new Opening<Array<() => Promise<void>>>();
   /** Whether the subscription is in place (#listening resolved). */
   #listened = false;
 
@@ -47,17 +48,11 @@ export class ReplyInbox {
     if (this.#listened) return undefined;
     const deliver = (_channel: string, payload: Buffer): void => this.#deliver(payload);
     const kinds = sharded ? (['channel', 'sharded'] as const) : (['channel'] as const);
-    this.#listening ??= Promise.all(kinds.map((kind) => this.#hub.subscribe(kind, this.channel, deliver))).then(
-      (unsubscribes) => {
-        this.#listened = true;
-        return unsubscribes;
-      },
-      (error: unknown) => {
-        this.#listening = undefined;
-        throw error;
-      },
-    );
-    return this.#listening;
+    return this.#listening.get(async () => {
+      const unsubscribes = await Promise.all(kinds.map((kind) => this.#hub.subscribe(kind, this.channel, deliver)));
+      this.#listened = true;
+      return unsubscribes;
+    });
   }
 
   /** Whether a request with this correlation ID still waits for its reply. */
@@ -84,8 +79,7 @@ export class ReplyInbox {
   /** Fails every waiting request; the broker is going away. */
   async close(): Promise<void> {
     for (const id of [...this.#pending.keys()]) this.#take(id)?.reject(new BrokerClosedError('wait for a reply'));
-    const listening = this.#listening;
-    this.#listening = undefined;
+    const listening = this.#listening.forget();
     this.#listened = false;
     const unsubscribes = (await listening?.catch(() => undefined)) ?? [];
     await Promise.all(unsubscribes.map((unsubscribe) => unsubscribe().catch(() => undefined)));

@@ -1,5 +1,6 @@
 import { Cluster, type ClusterOptions, type Redis } from 'ioredis';
 import { NotConnectedError, SetupError } from '../../core/errors.js';
+import { Opening } from '../../core/opening.js';
 import type { Logger } from '../../core/logger.js';
 import { doorbellOf, sameSlot, slotOf } from '../hashtag.js';
 import type { ConnectionConfig } from '../options.js';
@@ -31,7 +32,7 @@ export class ClusterStrategy implements ConnectionStrategy {
   readonly #readers = new Set<RoutedConnection>();
   readonly #mapError: ErrorMapper;
   #command: Cluster | undefined;
-  #listener: Promise<Cluster> | undefined;
+  readonly #listener = new Opening<Cluster>();
   readonly #cork = new TickCork(() => this.#command?.nodes('master').map((node) => node.stream) ?? []);
   readonly commands: CommandClient = {
     send: (command, key, args) => {
@@ -70,7 +71,8 @@ export class ClusterStrategy implements ConnectionStrategy {
       slot: (key) => slotOf(key),
       mapError: this.#mapError,
       stalled: async () => {
-        await Promise.all(this.#readerClusters().map((cluster) => refreshSlots(cluster)));
+        // Every Cluster this strategy opened (commands, reads, Pub/Sub) looks again.
+        await Promise.all([...this.#clusters].map((cluster) => refreshSlots(cluster)));
       },
     });
     this.shared = this.#reader;
@@ -128,7 +130,7 @@ export class ClusterStrategy implements ConnectionStrategy {
     this.#readers.clear();
     this.#clusters.clear();
     this.#command = undefined;
-    this.#listener = undefined;
+    void this.#listener.forget();
     this.#reader.forget();
     await Promise.all(readers.map((reader) => reader.close(true)));
     await Promise.all(clusters.map((cluster) => closeClient(cluster)));
@@ -147,22 +149,13 @@ export class ClusterStrategy implements ConnectionStrategy {
     sendFramed(cluster, 'SPUBLISH', [channel, key], slotOf(key)).catch(() => undefined);
   }
 
-  /** Every Cluster this strategy opened (commands, reads, Pub/Sub): after a frozen node, each looks again. */
-  #readerClusters(): Cluster[] {
-    return [...this.#clusters];
-  }
-
   /**
    * The Cluster for Pub/Sub (its subscriber connections: one per shard, one classic) and for the
    * readers' shared reads (its per-node connections, which it otherwise uses only to learn the
    * slot map): one per master besides the command connection, not two.
    */
   #listening(): Promise<Cluster> {
-    this.#listener ??= this.#open('subscriber').catch((error: unknown) => {
-      this.#listener = undefined;
-      throw error;
-    });
-    return this.#listener;
+    return this.#listener.get(() => this.#open('subscriber'));
   }
 
   #commandCluster(): Cluster {

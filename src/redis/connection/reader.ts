@@ -3,6 +3,7 @@
  * opened once, when the first reader starts; apart from the command connection, so reads never
  * queue behind publishes. A node strategy gives it one ioredis client, a cluster one Cluster.
  */
+import { Opening } from '../../core/opening.js';
 import { sendFramed, TickCork, type CommandSink, type Corkable, type ErrorMapper } from './framed.js';
 import type { SharedReading } from './strategy.js';
 
@@ -27,7 +28,7 @@ export class ReaderConnection<C extends CommandSink> implements SharedReading {
   readonly #setup: ReaderSetup<C>;
   readonly #cork: TickCork;
   #client: C | undefined;
-  #opening: Promise<C> | undefined;
+  readonly #opening = new Opening<C>();
   #losses = 0;
 
   constructor(setup: ReaderSetup<C>) {
@@ -60,23 +61,17 @@ export class ReaderConnection<C extends CommandSink> implements SharedReading {
   /** Forgets the client (the strategy closes it with its others). */
   forget(): void {
     this.#client = undefined;
-    this.#opening = undefined;
+    void this.#opening.forget();
   }
 
   #connect(): Promise<C> {
-    this.#opening ??= this.#setup.open().then(
-      (client) => {
-        this.#setup.watch(client, () => {
-          this.#losses += 1;
-        });
-        this.#client = client;
-        return client;
-      },
-      (error: unknown) => {
-        this.#opening = undefined;
-        throw error;
-      },
-    );
-    return this.#opening;
+    return this.#opening.get(async () => {
+      const client = await this.#setup.open();
+      this.#setup.watch(client, () => {
+        this.#losses += 1;
+      });
+      this.#client = client;
+      return client;
+    });
   }
 }

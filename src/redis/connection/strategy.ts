@@ -83,7 +83,7 @@ export interface SharedReading {
   readonly wakeup: 'lanes' | 'doorbell';
   /** Opens the connection reads go on (once); readers call it as they start. */
   open(): Promise<void>;
-  /** A non-blocking command on the shared command connection; bulk strings come back as Buffers. */
+  /** A non-blocking command on the readers' shared connection; bulk strings come back as Buffers. */
   read(command: string, key: string, args: ReadonlyArray<string | Buffer | number>): Promise<unknown>;
   /**
    * How often a command connection was lost since it opened: a read sent before a loss may have

@@ -1,4 +1,5 @@
 import type { ConnectionStrategy, SubscriberClient } from '../connection/strategy.js';
+import { Opening } from '../../core/opening.js';
 import { closeClient } from '../connection/client.js';
 
 /** How a name is subscribed: SUBSCRIBE, PSUBSCRIBE or SSUBSCRIBE. */
@@ -23,7 +24,7 @@ export class PubSubHub {
     pattern: new Map(),
     sharded: new Map(),
   };
-  #client: Promise<SubscriberClient> | undefined;
+  readonly #client = new Opening<SubscriberClient>();
 
   constructor(strategy: ConnectionStrategy) {
     this.#strategy = strategy;
@@ -54,8 +55,7 @@ export class PubSubHub {
   }
 
   async close(): Promise<void> {
-    const pending = this.#client;
-    this.#client = undefined;
+    const pending = this.#client.forget();
     for (const map of Object.values(this.#listeners)) map.clear();
     const client = await pending?.catch(() => undefined);
     // Nothing is pending on a Pub/Sub connection; QUIT there leaves a 2 s timer that keeps the process alive.
@@ -63,11 +63,7 @@ export class PubSubHub {
   }
 
   #connection(): Promise<SubscriberClient> {
-    this.#client ??= this.#open().catch((error: unknown) => {
-      this.#client = undefined;
-      throw error;
-    });
-    return this.#client;
+    return this.#client.get(() => this.#open());
   }
 
   async #open(): Promise<SubscriberClient> {

@@ -39,8 +39,8 @@ export const WATCHDOG_GRACE = 5000;
 /**
  * The read loop of list and stream readers: at most `maxWorkers` messages in flight (a read asks
  * for no more than the workers that will be free for it; see #run), back-off on errors, and a
- * graceful stop. By default its reads go, without blocking, on the broker's shared command
- * connection, and it waits for its key through shared reading (./shared.ts) when a read came back
+ * graceful stop. By default its reads go, without blocking, on the connection the broker's
+ * readers share, and it waits for its key through shared reading (./shared.ts) when a read came back
  * empty; with `dedicatedConnection`, or where the strategy has no shared reading, it blocks on a
  * connection of its own.
  */
@@ -207,7 +207,7 @@ export abstract class ReadLoop implements RuntimeSubscriber {
           const next = ahead;
           ahead = undefined;
           messages = await next;
-          idleAgain = this.drained && this.#ticket !== undefined && this.#ticket.waitsWhenDrained;
+          idleAgain = this.#waitsWhenDrained();
         } else {
           const capacity = await pool.capacity(half);
           if (!this.#running) break;
@@ -224,7 +224,7 @@ export abstract class ReadLoop implements RuntimeSubscriber {
             messages = await this.delivered(delivered, ticket.short ? undefined : connection);
           } else {
             messages = await this.#read(connection, capacity);
-            idleAgain = this.drained && this.#ticket !== undefined && this.#ticket.waitsWhenDrained;
+            idleAgain = this.#waitsWhenDrained();
           }
         }
         failures = 0;
@@ -283,6 +283,11 @@ export abstract class ReadLoop implements RuntimeSubscriber {
       if (pool.free < rest.length) await pool.capacity(rest.length);
       this.#start(rest);
     }
+  }
+
+  /** Whether the last read of its own drained the key and the reader should wait next (see Ticket.waitsWhenDrained). */
+  #waitsWhenDrained(): boolean {
+    return this.drained && this.#ticket !== undefined && this.#ticket.waitsWhenDrained;
   }
 
   /** Waits, idle, for the key through shared reading, for `capacity` workers (those free now by default). */

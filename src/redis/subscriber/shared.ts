@@ -1,7 +1,7 @@
 /**
  * Reading without a connection per reader. List and stream readers send their reads, without
- * BLOCK, on the broker's shared command connection; a reader whose last read came back empty
- * waits to be woken. What wakes it is the topology's (see SharedReading):
+ * BLOCK, on one connection they share (SharedReading, apart from the command connection); a
+ * reader whose last read came back empty waits to be woken. What wakes it is the topology's (see SharedReading):
  *
  * - lanes (one server): idle readers that would send the same blocking command to different keys
  *   share one: XREADGROUP … BLOCK over every idle stream of one group and consumer, XREAD
@@ -90,7 +90,7 @@ export class SharedReads {
     this.#logger = logger;
   }
 
-  /** A connection-like view of the shared command connection for the reader of `key`: non-blocking reads only. */
+  /** A connection-like view of the readers' shared connection for the reader of `key`: non-blocking reads only. */
   connection(key: string): BlockingConnection {
     const reading = this.#reading;
     return {
@@ -265,27 +265,20 @@ class Lane {
     const ticket = new LaneTicket(spec, this);
     this.#tickets.add(ticket);
     this.#byKey.set(spec.key, [...(this.#byKey.get(spec.key) ?? []), ticket]);
-    if (!this.#opening) {
-      const opening = this.#open();
-      this.#opening = opening;
-      try {
-        this.#connection = await opening;
-      } catch (error) {
-        this.#tickets.delete(ticket);
-        this.#forget(ticket);
-        this.#opening = undefined;
-        throw error;
-      }
+    const opener = this.#opening === undefined;
+    this.#opening ??= this.#open();
+    try {
+      this.#connection = await this.#opening;
+    } catch (error) {
+      // Every reader that joined while it opened leaves again; the next join opens anew.
+      this.#tickets.delete(ticket);
+      this.#forget(ticket);
+      if (opener) this.#opening = undefined;
+      throw error;
+    }
+    if (opener) {
       this.#watchdog = setInterval(() => void this.#checkStalled(), 1000);
       this.#watchdog.unref();
-    } else {
-      try {
-        await this.#opening;
-      } catch (error) {
-        this.#tickets.delete(ticket);
-        this.#forget(ticket);
-        throw error;
-      }
     }
     return ticket;
   }
@@ -299,12 +292,9 @@ class Lane {
 
   async remove(ticket: LaneTicket): Promise<void> {
     if (!this.#tickets.delete(ticket)) return;
-    // The command may have started just before the unblock: repeat until it returned. (Once it
-    // has, the next one is not sent for this ticket, though it may cover its key for another.)
-    while (this.#coveredTickets?.has(ticket)) {
-      await this.#connection?.interrupt();
-      await settlesWithin(this.#current, 50);
-    }
+    // Once the command sent for it returned, the next one is not sent for this ticket (though it
+    // may cover its key for another).
+    await this.#interruptWhile(() => this.#coveredTickets?.has(ticket) === true, 50);
     this.#forget(ticket);
     // Readers stop together: only the last one out closes the lane, once.
     if (this.#tickets.size > 0 || this.#closed) return;
@@ -438,21 +428,26 @@ class Lane {
     return tickets.length > 0;
   }
 
-  /**
-   * Ends the command on the wire so the next covers every waiting key. The unblock can reach Redis
-   * just before the command it was meant for (they travel on different connections): repeated
-   * until a command covering every waiting key is on the wire, or none is.
-   */
+  /** Ends the command on the wire so the next covers every waiting key (at most 100 unblocks). */
   async #rearm(): Promise<void> {
     if (this.#rearming) return;
     this.#rearming = true;
     try {
-      for (let attempt = 0; attempt < 100 && this.#uncovered(); attempt += 1) {
-        await this.#connection?.interrupt();
-        await settlesWithin(this.#current, 5);
-      }
+      await this.#interruptWhile(() => this.#uncovered(), 5, 100);
     } finally {
       this.#rearming = false;
+    }
+  }
+
+  /**
+   * Unblocks the command on the wire while `still()` holds, waiting up to `pause` ms for it to
+   * return after each unblock. Repeated because an unblock can reach Redis just before the command
+   * it was meant for (they travel on different connections).
+   */
+  async #interruptWhile(still: () => boolean, pause: number, attempts = Number.POSITIVE_INFINITY): Promise<void> {
+    for (let attempt = 0; attempt < attempts && still(); attempt += 1) {
+      await this.#connection?.interrupt();
+      await settlesWithin(this.#current, pause);
     }
   }
 

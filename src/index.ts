@@ -19,7 +19,7 @@ export { RedisPipeline, PipelineError, type PipelineOptions } from './redis/pipe
 export { DeadLetterHeader, type DeadLetterReason } from './redis/producer/dead-letter.js';
 export type { RedisBrokerOptions, RedisConnectionOptions } from './redis/options.js';
 export type { BrokerDescription, SubscriberDescription, PublisherDescription, ServerDescription } from './redis/description.js';
-export { slotOf, sameSlot, withHashTag, hashedPart } from './redis/hashtag.js';
+export { slotOf, sameSlot, withHashTag, hashedPart, partitionKey, partitionOf } from './redis/hashtag.js';
 export type { Target, ChannelTarget, ListTarget, StreamTarget, SourceInput, Destination } from './redis/targets.js';
 
 export { App, type AppOptions, type AppBroker, type Hook } from './core/app.js';

@@ -209,7 +209,7 @@ export class RedisBroker extends RedisRegistrator {
     let rest: Omit<RequestOptions, 'timeout'>;
     let destination: Destination;
     try {
-      const { timeout: rawTimeout, ...others } = splitOptions<RequestOptions>(options, ['timeout', 'headers', 'correlationId', 'maxlen']);
+      const { timeout: rawTimeout, ...others } = splitOptions<RequestOptions>(options, ['timeout', 'headers', 'correlationId', 'maxlen', 'key']);
       timeout = checkInt('timeout', rawTimeout ?? 30_000, 1);
       rest = others;
       destination = toDestination(options);

@@ -73,3 +73,47 @@ export function doorbellOf(key: string): string | undefined {
   if (hashed === '' || hashed.includes('}')) return undefined;
   return `redstream:bell:{${hashed}}`;
 }
+
+/**
+ * The key of partition `index` of the partitioned stream `name`: `{orders:3}`. Each partition has
+ * a hash tag of its own, so the partitions of one stream spread over the masters of a cluster,
+ * and a name made from it (`{orders:3}:dlq`) shares its slot.
+ */
+export function partitionKey(name: string, index: number): string {
+  return `{${name}:${index}}`;
+}
+
+/**
+ * The partition a message key goes to, as Kafka's default partitioner picks it:
+ * `(murmur2(utf8(key)) & 0x7fffffff) % partitions`, murmur2 being Kafka's (seed `0x9747b28c`).
+ * A Python or Go producer computes the same with its Kafka client's murmur2.
+ */
+export function partitionOf(key: string, partitions: number): number {
+  return (murmur2(Buffer.from(key, 'utf8')) & 0x7fffffff) % partitions;
+}
+
+/** Kafka's 32-bit murmur2 of `data`, as a signed integer (Java's `Utils.murmur2`). */
+export function murmur2(data: Uint8Array): number {
+  const m = 0x5bd1e995;
+  const length = data.length;
+  let h = 0x9747b28c ^ length;
+  const whole = length - (length % 4);
+  for (let i = 0; i < whole; i += 4) {
+    let k = data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24);
+    k = Math.imul(k, m);
+    k ^= k >>> 24;
+    k = Math.imul(k, m);
+    h = Math.imul(h, m) ^ k;
+  }
+  const rest = length % 4;
+  if (rest > 0) {
+    if (rest === 3) h ^= data[whole + 2]! << 16;
+    if (rest >= 2) h ^= data[whole + 1]! << 8;
+    h ^= data[whole]!;
+    h = Math.imul(h, m);
+  }
+  h ^= h >>> 13;
+  h = Math.imul(h, m);
+  h ^= h >>> 15;
+  return h | 0;
+}

@@ -122,4 +122,6 @@ export interface RequestOptions {
   readonly correlationId?: string;
   /** Trim the stream when the request goes to one. */
   readonly maxlen?: number;
+  /** The message key that picks the partition of a partitioned stream (see PublishOptions.key). */
+  readonly key?: string | number;
 }

@@ -1,5 +1,6 @@
 /** Where messages live: `PubSub`, `ListSub` and `StreamSub`, each checking every option in its constructor. */
 import { OptionError, SetupError } from '../core/errors.js';
+import { partitionKey, withHashTag } from './hashtag.js';
 
 /** Options of a Pub/Sub channel. */
 export interface PubSubOptions {
@@ -176,7 +177,25 @@ export interface StreamSubOptions<Batch extends boolean = boolean> {
    * between a foreign write and its read. @defaultValue `false`
    */
   readonly dedicatedConnection?: boolean;
+  /**
+   * Spread the stream over this many keys, `{name:0}` … `{name:N-1}`, each in a hash slot of its own
+   * (see "Partitioned streams" in the README). A publish with `key` goes to the key's partition
+   * (Kafka's murmur2 of the key, mod N); without one, to the next partition in turn. A group's
+   * instances share the partitions through leases kept in Redis; without a group, a subscriber
+   * reads them all. Publishers and subscribers of one stream must agree on N (checked in Redis).
+   */
+  readonly partitions?: number;
+  /**
+   * How long, in ms, an instance's lease on its partitions lasts without renewal (renewed every
+   * quarter of it). An instance that dies loses its partitions to the others within about this
+   * long; joins, stops and deaths rebalance within twice this. Needs `partitions` and a group.
+   * @defaultValue `10000`
+   */
+  readonly leaseTime?: number;
 }
+
+/** The most partitions a stream may have. */
+export const MAX_PARTITIONS = 1024;
 
 /** A Redis stream, read with XREAD or, with a group, XREADGROUP. */
 class StreamSubImpl<Batch extends boolean = false> {
@@ -195,6 +214,10 @@ class StreamSubImpl<Batch extends boolean = false> {
   readonly maxDeliveries: number | undefined;
   readonly deadLetter: string | undefined;
   readonly dedicatedConnection: boolean;
+  /** How many partitions the stream is spread over; undefined for a plain stream. */
+  readonly partitions: number | undefined;
+  /** Lease time of a partitioned group's instances, in ms. */
+  readonly leaseTime: number;
   readonly #options: StreamSubOptions<Batch>;
 
   /** @example new StreamSub('orders', { group: 'billing', consumer: 'c1', minIdleTime: 30_000 }) */
@@ -202,7 +225,7 @@ class StreamSubImpl<Batch extends boolean = false> {
     checkName('stream', name);
     checkKeys('StreamSub', options, [
       'group', 'consumer', 'batch', 'maxRecords', 'pollingInterval', 'lastId', 'noAck', 'maxlen', 'minIdleTime', 'declare',
-      'maxDeliveries', 'deadLetter', 'dedicatedConnection',
+      'maxDeliveries', 'deadLetter', 'dedicatedConnection', 'partitions', 'leaseTime',
     ]);
     if ((options.group === undefined) !== (options.consumer === undefined)) {
       const missing = options.group === undefined ? 'group' : 'consumer';
@@ -236,9 +259,43 @@ class StreamSubImpl<Batch extends boolean = false> {
       }
     }
     if (this.deadLetter === name) throw new OptionError('deadLetter', this.deadLetter, `a stream other than "${name}" itself`);
+    this.partitions = options.partitions === undefined ? undefined : checkInt('partitions', options.partitions, 1);
+    if (this.partitions !== undefined && this.partitions > MAX_PARTITIONS) {
+      throw new OptionError('partitions', this.partitions, `at most ${MAX_PARTITIONS}`);
+    }
+    if (this.partitions !== undefined && /[{}]/.test(name)) {
+      throw new OptionError('partitions', this.partitions, `unset on "${name}": a partitioned stream's name has no braces (each partition gets a hash tag of its own)`);
+    }
+    this.leaseTime = checkInt('leaseTime', options.leaseTime ?? 10_000, 100);
+    if (options.leaseTime !== undefined && (this.partitions === undefined || this.group === undefined)) {
+      throw new OptionError('leaseTime', options.leaseTime, 'used with `partitions` and a consumer `group` (leases share partitions among a group)');
+    }
     if (this.noAck && (this.maxDeliveries !== undefined || this.deadLetter !== undefined || this.minIdleTime !== undefined)) {
       throw new OptionError('noAck', true, 'false with minIdleTime, maxDeliveries or deadLetter (NOACK entries are never pending)');
     }
+  }
+
+  /**
+   * The key of partition `index` (`{orders:3}`), or the stream's own name when it has no partitions.
+   * @example new StreamSub('orders', { partitions: 16 }).partition(3) // '{orders:3}'
+   */
+  partition(index: number): string {
+    if (this.partitions === undefined) return this.name;
+    if (!Number.isInteger(index) || index < 0 || index >= this.partitions) {
+      throw new OptionError('index', index, `a partition number from 0 to ${this.partitions - 1}`);
+    }
+    return partitionKey(this.name, index);
+  }
+
+  /**
+   * Partition `index` as a plain stream of its own, read by one instance: the same options, and
+   * dead letters going to `{orders:3}:<deadLetter>`, in the partition's slot.
+   * @internal
+   */
+  partitionSource(index: number): StreamSub<Batch> {
+    const { partitions: _p, leaseTime: _l, deadLetter, ...options } = this.#options;
+    const key = this.partition(index);
+    return new StreamSubImpl(key, deadLetter === undefined ? options : { ...options, deadLetter: withHashTag(key, deadLetter) });
   }
 
   /** The same stream under a router's prefix; its dead-letter stream takes the prefix too. */

@@ -52,6 +52,8 @@ export interface Destination {
   readonly sharded: boolean;
   /** Stream trimming from the StreamSub, when the destination is one. */
   readonly maxlen: number | undefined;
+  /** How many partitions the stream is spread over (a partitioned StreamSub); the publish picks one. */
+  readonly partitions?: number | undefined;
 }
 
 /** Turns any accepted destination shape into a {@link Destination}. */
@@ -62,7 +64,7 @@ export function toDestination(input: string | Target | Source): Destination {
     return { kind: 'channel', name: input.name, sharded: input.sharded, maxlen: undefined };
   }
   if (input instanceof ListSub) return { kind: 'list', name: input.name, sharded: false, maxlen: undefined };
-  if (input instanceof StreamSub) return { kind: 'stream', name: input.name, sharded: false, maxlen: input.maxlen };
+  if (input instanceof StreamSub) return { kind: 'stream', name: input.name, sharded: false, maxlen: input.maxlen, partitions: input.partitions };
   const key = pickKey(input, 'publish');
   const value = (input as Record<string, unknown>)[key];
   if (typeof value === 'string') return { kind: key, name: checkName(key, value), sharded: false, maxlen: undefined };

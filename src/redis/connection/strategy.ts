@@ -1,3 +1,5 @@
+import type { LeaseStore } from '../subscriber/leases.js';
+
 /**
  * The connection strategy is the only code that knows the topology (single node, cluster,
  * Sentinel). Subscribers, the producer and the RPC inbox talk to Redis only through it.
@@ -62,6 +64,11 @@ export interface ConnectionStrategy {
    * undefined when every reader gets a connection of its own (the in-memory test broker).
    */
   readonly shared?: SharedReading;
+  /**
+   * Where the leases of a partitioned stream's group live, when not in Redis through scripts (the
+   * in-memory test broker keeps them in its own store).
+   */
+  leases?(stream: string, group: string): LeaseStore;
   /** Whether one MULTI/EXEC can cover all these keys (always on one node; one hash slot on a cluster). */
   atomicAcross(keys: readonly string[]): boolean;
   /** Sends queued commands in one round trip (per node); results in call order, errors as Error values. */

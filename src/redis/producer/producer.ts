@@ -11,6 +11,7 @@ import { OptionError, rejectWith } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { compose, instantiate, publishScopes, type Middleware, type MiddlewareLike, type PublishCommand } from '../../core/middleware.js';
 import type { ConnectionStrategy } from '../connection/strategy.js';
+import { partitionKey, partitionOf } from '../hashtag.js';
 import type { RedisPipeline } from '../pipeline.js';
 import type { Destination } from '../targets.js';
 import { AckBatcher } from './acks.js';
@@ -28,10 +29,16 @@ export interface PublishOptions {
   readonly maxlen?: number;
   /** Queue on this pipeline instead of sending now (see `broker.pipeline`). */
   readonly pipeline?: RedisPipeline;
+  /**
+   * Partitioned streams only: the message key that picks the partition (Kafka's murmur2 of it, mod
+   * the partition count), so messages with one key keep their order. Without it, partitions take
+   * turns.
+   */
+  readonly key?: string | number;
 }
 
 /** The keys of {@link PublishOptions}; any other key in a publish call's options is refused. */
-export const publishKeys = ['headers', 'correlationId', 'replyTo', 'maxlen', 'pipeline'];
+export const publishKeys = ['headers', 'correlationId', 'replyTo', 'maxlen', 'pipeline', 'key'];
 
 /** What a publish returns: receivers (channel), new length (list) or entry ID (stream). */
 export type PublishResult = number | string;
@@ -62,6 +69,10 @@ export interface Publish {
 /** The only writer of messages: publishes, batches, requests, replies and dead letters. */
 export class RedisProducer {
   readonly #host: ProducerHost;
+  /** Partitioned streams: the next partition of a publish without a key, by stream name. */
+  readonly #turns = new Map<string, number>();
+  /** The partition counts recorded in Redis (or being read), by stream name. */
+  readonly #counts = new Map<string, Promise<number>>();
 
   constructor(host: ProducerHost) {
     this.#host = host;
@@ -73,6 +84,7 @@ export class RedisProducer {
     if (options.maxlen !== undefined && destination.kind !== 'stream') {
       return Promise.reject(new OptionError('maxlen', options.maxlen, `unset when publishing to ${destination.kind} "${destination.name}" (streams only)`));
     }
+    if (destination.partitions !== undefined || options.key !== undefined) return this.#partitioned(publish);
     // Already connected is the hot case: no extra await for it.
     const waiting = options.pipeline ? undefined : this.#host.ready(publish.type);
     if (waiting) return waiting.then(() => this.#publish(publish));
@@ -81,6 +93,58 @@ export class RedisProducer {
     } catch (error) {
       return rejectWith(error);
     }
+  }
+
+  /**
+   * Checks that a partitioned stream's count matches the one recorded in Redis, recording it when
+   * none is (the first publisher or subscriber of a stream sets it). Resolves at once after the first
+   * success; a mismatch fails with an OptionError naming both counts.
+   */
+  async checkPartitions(name: string, partitions: number): Promise<void> {
+    let recorded = this.#counts.get(name);
+    if (!recorded) {
+      const key = partitionCountKey(name);
+      recorded = this.#host.strategy.commands.send('SET', key, [key, partitions, 'NX', 'GET']).then((old) => (old === null || old === undefined ? partitions : Number(old)));
+      this.#counts.set(name, recorded);
+      // A failed check (Redis away) is made again next time.
+      recorded.catch(() => this.#counts.delete(name));
+    }
+    const count = await recorded;
+    if (count !== partitions) {
+      throw new OptionError(
+        'partitions',
+        partitions,
+        `${count}, the count stream "${name}" was set up with (Redis key "${partitionCountKey(name)}"). Every publisher and subscriber ` +
+          'of a partitioned stream must use one count; changing the count of a live stream is not supported',
+      );
+    }
+  }
+
+  /** A publish to a partitioned stream: the partition its key (or its turn) picks, once the count is checked. */
+  async #partitioned(publish: Publish): Promise<PublishResult | undefined> {
+    const { destination, options } = publish;
+    const partitions = destination.partitions;
+    if (partitions === undefined) {
+      throw new OptionError('key', options.key, `unset when publishing to ${destination.kind} "${destination.name}" (a key picks a partition of a partitioned StreamSub)`);
+    }
+    if (options.key !== undefined && typeof options.key !== 'string' && typeof options.key !== 'number') {
+      throw new OptionError('key', options.key, 'a string or a number');
+    }
+    let index: number;
+    if (options.key === undefined) {
+      index = this.#turns.get(destination.name) ?? 0;
+      this.#turns.set(destination.name, (index + 1) % partitions);
+    } else {
+      index = partitionOf(String(options.key), partitions);
+    }
+    // A pipelined publish is queued at once: its count is checked only when a direct publish did it.
+    if (!options.pipeline) {
+      await this.#host.ready(publish.type);
+      await this.checkPartitions(destination.name, partitions);
+    }
+    const { key: _key, ...rest } = options;
+    const partition: Destination = { ...destination, name: partitionKey(destination.name, index), partitions: undefined };
+    return this.#publish({ ...publish, destination: partition, options: rest });
   }
 
   /** The acknowledgement path of one stream and group (XACKs of a tick coalesced). */
@@ -177,6 +241,11 @@ export class RedisProducer {
     await acks.ack([id]);
     return String(added);
   }
+}
+
+/** The key that records a partitioned stream's partition count: `redstream:partitions:{orders}`. */
+export function partitionCountKey(name: string): string {
+  return `redstream:partitions:{${name}}`;
 }
 
 /**

@@ -15,6 +15,7 @@ import { SHARDED_REPLY } from '../rpc.js';
 import { ChannelSubscriber } from './channel.js';
 import type { PubSubHub } from './hub.js';
 import { ListSubscriber } from './list.js';
+import { PartitionedSubscriber } from './partitioned.js';
 import type { RuntimeSubscriber } from './runtime.js';
 import type { SharedReads } from './shared.js';
 import { StreamSubscriber } from './stream.js';
@@ -31,6 +32,8 @@ export interface SubscriberDeps {
   readonly stopConsume: () => void;
   /** What its messages carry as `msg.context`. */
   readonly context: Context;
+  /** How long a partition's in-flight messages may take to finish when it passes to another instance, in ms. */
+  readonly gracefulTimeout: number;
 }
 
 /** Makes the running channel, list or stream subscriber for a described subscriber. */
@@ -51,6 +54,7 @@ export function buildSubscriber(described: SubscriberDescription, deps: Subscrib
   if (source.kind === 'channel') return new ChannelSubscriber(source, deps.hub, config, deps.logger, described.maxWorkers);
   const loop = { strategy: deps.strategy, producer: deps.producer, config, logger: deps.logger, maxWorkers: described.maxWorkers, shared: deps.shared };
   if (source.kind === 'list') return new ListSubscriber(source, loop);
+  if (source.partitions !== undefined) return new PartitionedSubscriber(source, loop, deps.gracefulTimeout);
   return new StreamSubscriber(source, loop);
 }
 

@@ -12,11 +12,11 @@ import type { RuntimeSubscriber } from './runtime.js';
 /** The running subscribers of one broker, by the registered subscriber. */
 export class RunningSubscribers {
   readonly #running = new Map<RedisSubscriber, RuntimeSubscriber>();
-  readonly #deps: () => Omit<SubscriberDeps, 'stopConsume'>;
+  readonly #deps: () => Omit<SubscriberDeps, 'stopConsume' | 'gracefulTimeout'>;
   readonly #gracefulTimeout: number;
   readonly #logger: Logger;
 
-  constructor(deps: () => Omit<SubscriberDeps, 'stopConsume'>, gracefulTimeout: number, logger: Logger) {
+  constructor(deps: () => Omit<SubscriberDeps, 'stopConsume' | 'gracefulTimeout'>, gracefulTimeout: number, logger: Logger) {
     this.#deps = deps;
     this.#gracefulTimeout = gracefulTimeout;
     this.#logger = logger;
@@ -54,6 +54,7 @@ export class RunningSubscribers {
     subscriber.mailbox?.open();
     const runtime = buildSubscriber(described, {
       ...this.#deps(),
+      gracefulTimeout: this.#gracefulTimeout,
       // From inside one of its own handlers: the stop waits for that handler, so it is not awaited there.
       stopConsume: () => {
         this.#logger.info({ subscriber: described.name }, 'StopConsume: stopping the subscriber');

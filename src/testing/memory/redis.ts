@@ -1,4 +1,5 @@
 import { MemoryList, MemoryStream, MemoryString, ReplyError, str, toBuffer, wrongType, type Arg, type MemoryValue } from './data.js';
+import type { MemoryLeaseTable } from './leases.js';
 import * as streams from './streams.js';
 
 /** How a subscription was made: SUBSCRIBE, PSUBSCRIBE or SSUBSCRIBE. */
@@ -18,6 +19,8 @@ interface Waiter {
  */
 export class MemoryRedis implements streams.StreamHost {
   readonly #keys = new Map<string, MemoryValue>();
+  /** The lease tables of partitioned streams' groups (kept by Redis scripts on a real server). */
+  readonly leaseTables = new Map<string, MemoryLeaseTable>();
   readonly #waiters = new Map<string, Set<Waiter>>();
   readonly #subscribers = new Set<{ deliver: Delivery; subscriptions: Record<PubSubKind, Set<string>> }>();
   #nextClientId = 1;
@@ -48,7 +51,7 @@ export class MemoryRedis implements streams.StreamHost {
       case 'LRANGE': return this.#lrange(args);
       case 'EXISTS': return args.filter((key) => this.#keys.has(str(key))).length;
       case 'DEL': return args.filter((key) => this.#keys.delete(str(key))).length;
-      case 'SET': this.#keys.set(str(args[0]), new MemoryString(toBuffer(args[1] ?? ''))); return 'OK';
+      case 'SET': return this.#set(args);
       case 'GET': return this.#string(str(args[0]))?.value ?? null;
       case 'XADD': return streams.xadd(this, args);
       case 'XRANGE': return streams.xrange(this, args, false);
@@ -116,6 +119,19 @@ export class MemoryRedis implements streams.StreamHost {
 
   notify(key: string): void {
     for (const waiter of [...(this.#waiters.get(key) ?? [])]) waiter.wake(true);
+  }
+
+  /** SET key value [NX] [GET]: the options redstream uses (no expiry). */
+  #set(args: Arg[]): unknown {
+    const key = str(args[0]);
+    const options = args.slice(2).map((arg) => str(arg).toUpperCase());
+    const unknown = options.find((option) => option !== 'NX' && option !== 'GET');
+    if (unknown !== undefined) throw new ReplyError(`ERR syntax error (the in-memory Redis knows SET … NX GET only, not ${unknown})`);
+    const old = this.#string(key)?.value ?? null;
+    const exists = this.#keys.has(key);
+    if (!(options.includes('NX') && exists)) this.#keys.set(key, new MemoryString(toBuffer(args[1] ?? '')));
+    if (options.includes('GET')) return old;
+    return options.includes('NX') && exists ? null : 'OK';
   }
 
   #client(args: Arg[]): unknown {

@@ -1,6 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { BlockingConnection, CommandClient, ConnectionStrategy, QueuedCommand, SubscriberClient } from '../../redis/connection/strategy.js';
+import type { LeaseStore } from '../../redis/subscriber/leases.js';
 import { ReplyError, type Arg } from './data.js';
+import { MemoryLeaseStore, MemoryLeaseTable } from './leases.js';
 import type { MemoryRedis, PubSubKind } from './redis.js';
 
 /**
@@ -37,6 +39,16 @@ export class MemoryStrategy implements ConnectionStrategy {
 
   openSubscriber(): Promise<SubscriberClient> {
     return Promise.resolve(new MemorySubscriber(this.redis));
+  }
+
+  leases(stream: string, group: string): LeaseStore {
+    const name = `${stream}\u0000${group}`;
+    let table = this.redis.leaseTables.get(name);
+    if (!table) {
+      table = new MemoryLeaseTable();
+      this.redis.leaseTables.set(name, table);
+    }
+    return new MemoryLeaseStore(table);
   }
 
   atomicAcross(): boolean {

@@ -209,9 +209,13 @@ export function xautoclaim(host: StreamHost, args: Arg[]): unknown {
   const consumer = str(args[2]);
   const minIdle = Number(str(args[3]));
   const start = parseId(str(args[4]));
-  const count = str(args[5]).toUpperCase() === 'COUNT' ? Number(str(args[6])) : 100;
+  const options = args.slice(5).map((arg) => str(arg).toUpperCase());
+  const at = options.indexOf('COUNT');
+  const count = at === -1 ? 100 : Number(options[at + 1]);
+  // JUSTID: the IDs only, and the delivery count stays as it is.
+  const justId = options.includes('JUSTID');
   const now = Date.now();
-  const claimed: Array<[Buffer, Buffer[]]> = [];
+  const claimed: Array<[Buffer, Buffer[]] | Buffer> = [];
   const deleted: Buffer[] = [];
   const ids = group.pendingIds().filter((id) => compare(parseId(id), start) >= 0);
   let scanned = 0;
@@ -226,9 +230,9 @@ export function xautoclaim(host: StreamHost, args: Arg[]): unknown {
       deleted.push(Buffer.from(id));
       continue;
     }
-    Object.assign(pending, { consumer, deliveredAt: now, count: pending.count + 1 });
+    Object.assign(pending, { consumer, deliveredAt: now, count: justId ? pending.count : pending.count + 1 });
     group.consumers.add(consumer);
-    claimed.push(entryReply(entry));
+    claimed.push(justId ? Buffer.from(id) : entryReply(entry));
   }
   return [Buffer.from('0-0'), claimed, deleted];
 }

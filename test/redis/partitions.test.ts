@@ -1,0 +1,203 @@
+/**
+ * Partitioned streams on every target: keyed publishes land in their key's partition, one key's
+ * messages keep their order, a group's instances share the partitions through leases in Redis, a
+ * new owner first finishes what the last one left pending, and publishers and subscribers agree on
+ * the count. The multi-process kill test is in chaos.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { OptionError, partitionKey, partitionOf, StreamSub, type Message } from '../../src/index.js';
+import { leaseKeys, RedisLeaseStore } from '../../src/redis/subscriber/leases.js';
+import { realTargets, targets, uid, type RawClient } from '../helpers/redis.js';
+import { eventually, Inbox } from '../helpers/wait.js';
+
+interface Order {
+  readonly key: string;
+  readonly seq: number;
+}
+
+/** Every key's sequence numbers, in the order they were handled. */
+function perKey(orders: readonly Order[]): Map<string, number[]> {
+  const byKey = new Map<string, number[]>();
+  for (const { key, seq } of orders) byKey.set(key, [...(byKey.get(key) ?? []), seq]);
+  return byKey;
+}
+
+function ascending(seqs: readonly number[]): boolean {
+  return seqs.every((seq, i) => i === 0 || seq > seqs[i - 1]!);
+}
+
+/** Lease holders by member, from the group's lease table in Redis. */
+async function holders(raw: RawClient, stream: string, group: string): Promise<Record<string, number>> {
+  const table = await raw.hgetall(leaseKeys(stream, group).leases);
+  const counts: Record<string, number> = {};
+  for (const value of Object.values(table)) {
+    const member = value.slice(value.indexOf('|') + 1);
+    counts[member] = (counts[member] ?? 0) + 1;
+  }
+  return counts;
+}
+
+describe.each(targets)('partitioned streams on $name', ({ makeBroker, rawClient }) => {
+  it('a keyed publish goes to its key’s partition, and one subscriber reads all of them, each key in order', async () => {
+    const name = uid('parts');
+    const broker = makeBroker();
+    const got = new Inbox<Order>();
+    broker.subscriber(new StreamSub(name, { partitions: 8, group: 'g', consumer: 'c1' }), (order: Order) => got.push(order));
+    await broker.start();
+    const target = new StreamSub(name, { partitions: 8 });
+    const sent: Order[] = [];
+    for (let seq = 0; seq < 200; seq += 1) sent.push({ key: `customer-${seq % 20}`, seq });
+    await Promise.all(sent.map((order) => broker.publish(order, { stream: target, key: order.key })));
+    await got.take(200);
+    for (const seqs of perKey(got.items).values()) expect(ascending(seqs)).toBe(true);
+    expect(perKey(got.items).size).toBe(20);
+
+    const raw = rawClient();
+    for (let p = 0; p < 8; p += 1) {
+      const expected = sent.filter((order) => partitionOf(order.key, 8) === p).length;
+      expect(await raw.xlen(partitionKey(name, p))).toBe(expected);
+    }
+    await eventually(async () => {
+      for (let p = 0; p < 8; p += 1) if (((await raw.xpending(partitionKey(name, p), 'g')) as [number])[0] !== 0) return false;
+      return true;
+    }, undefined, 'every entry acknowledged');
+  });
+
+  it('publishes without a key take turns over the partitions', async () => {
+    const name = uid('turns');
+    const broker = makeBroker();
+    const target = new StreamSub(name, { partitions: 4 });
+    for (let i = 0; i < 12; i += 1) await broker.publish({ i }, { stream: target });
+    const raw = rawClient();
+    for (let p = 0; p < 4; p += 1) expect(await raw.xlen(partitionKey(name, p))).toBe(3);
+  });
+
+  it('refuses a key for a stream without partitions, and a partition count other than the stream’s', async () => {
+    const name = uid('count');
+    const broker = makeBroker();
+    await expect(broker.publish('x', { stream: name, key: 'k' })).rejects.toMatchObject({ option: 'key' });
+    broker.subscriber(new StreamSub(name, { partitions: 8, group: 'g', consumer: 'c' }), () => undefined);
+    await broker.start();
+    const wrong = broker.publish('x', { stream: new StreamSub(name, { partitions: 4 }), key: 'k' });
+    await expect(wrong).rejects.toBeInstanceOf(OptionError);
+    await expect(wrong).rejects.toMatchObject({ option: 'partitions', value: 4 });
+    await expect(wrong).rejects.toThrow(/8, the count stream/);
+
+    const other = makeBroker();
+    other.subscriber(new StreamSub(name, { partitions: 16, group: 'g', consumer: 'c2' }), () => undefined);
+    await expect(other.start()).rejects.toMatchObject({ option: 'partitions', value: 16 });
+  });
+
+  it('without a group, every subscriber reads every partition', async () => {
+    const name = uid('fanout');
+    const [a, b] = [makeBroker(), makeBroker()];
+    const gotA = new Inbox<Order>();
+    const gotB = new Inbox<Order>();
+    a.subscriber(new StreamSub(name, { partitions: 4 }), (order: Order) => gotA.push(order));
+    b.subscriber(new StreamSub(name, { partitions: 4 }), (order: Order) => gotB.push(order));
+    await Promise.all([a.start(), b.start()]);
+    for (let seq = 0; seq < 40; seq += 1) await a.publish({ key: `k${seq % 5}`, seq }, { stream: new StreamSub(name, { partitions: 4 }), key: `k${seq % 5}` });
+    for (const got of [gotA, gotB]) {
+      await got.take(40);
+      for (const seqs of perKey(got.items).values()) expect(ascending(seqs)).toBe(true);
+    }
+  });
+
+  it('a new owner first handles, in order, what the last owner left pending', async () => {
+    const name = uid('heir');
+    const raw = rawClient();
+    const publisher = makeBroker();
+    const target = new StreamSub(name, { partitions: 4 });
+    for (let p = 0; p < 4; p += 1) await raw.xgroup('CREATE', partitionKey(name, p), 'g', '$', 'MKSTREAM');
+    for (let seq = 0; seq < 12; seq += 1) await publisher.publish({ key: `k${seq % 3}`, seq }, { stream: target, key: `k${seq % 3}` });
+    // A consumer that died holding them: read, never acknowledged.
+    for (let p = 0; p < 4; p += 1) await raw.xreadgroup('GROUP', 'g', 'gone', 'COUNT', 100, 'STREAMS', partitionKey(name, p), '>');
+
+    const heir = makeBroker();
+    const got = new Inbox<Order>();
+    heir.subscriber(new StreamSub(name, { partitions: 4, group: 'g', consumer: 'heir' }), (order: Order, msg: Message) => {
+      got.push(order);
+      expect(msg.source.name).toBe(partitionKey(name, partitionOf(order.key, 4)));
+    });
+    await heir.start();
+    for (let seq = 12; seq < 24; seq += 1) await publisher.publish({ key: `k${seq % 3}`, seq }, { stream: target, key: `k${seq % 3}` });
+    await got.take(24);
+    for (const seqs of perKey(got.items).values()) expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+    expect(got.items.map((order) => order.seq).sort((x, y) => x - y)).toEqual(Array.from({ length: 24 }, (_, i) => i));
+    await eventually(async () => {
+      for (let p = 0; p < 4; p += 1) if (((await raw.xpending(partitionKey(name, p), 'g')) as [number])[0] !== 0) return false;
+      return true;
+    }, undefined, 'the heir acknowledged everything');
+  });
+
+  it('a rejected message is dead-lettered into its partition’s own dead-letter stream', async () => {
+    const name = uid('dlq');
+    const broker = makeBroker();
+    const rejected = new Inbox<string>();
+    broker.subscriber(new StreamSub(name, { partitions: 4, group: 'g', consumer: 'c', deadLetter: 'dlq' }), async (body: Order, msg: Message) => {
+      await msg.reject(new Error('bad order'));
+      rejected.push(body.key);
+    });
+    await broker.start();
+    await broker.publish({ key: 'k7', seq: 1 }, { stream: new StreamSub(name, { partitions: 4 }), key: 'k7' });
+    await rejected.next();
+    const raw = rawClient();
+    const dlq = `${partitionKey(name, partitionOf('k7', 4))}:dlq`;
+    await eventually(async () => (await raw.xlen(dlq)) === 1, undefined, `a dead letter in ${dlq}`);
+  });
+});
+
+describe.each(realTargets)('partition leases on $name', ({ makeBroker, rawClient }) => {
+  it('two instances of a group share the partitions, and the one left takes them all when the other stops', async () => {
+    const name = uid('share');
+    const raw = rawClient();
+    const handled = new Inbox<{ by: string; order: Order }>();
+    const instance = (consumer: string) => {
+      const broker = makeBroker();
+      broker.subscriber(new StreamSub(name, { partitions: 8, group: 'g', consumer, leaseTime: 1000 }), (order: Order) => handled.push({ by: consumer, order }));
+      return broker;
+    };
+    const a = instance('a');
+    await a.start();
+    expect(await holders(raw, name, 'g')).toEqual({ a: 8 });
+    const b = instance('b');
+    await b.start();
+    await eventually(async () => JSON.stringify(await holders(raw, name, 'g')) === JSON.stringify({ a: 4, b: 4 }), undefined, 'a 4/4 split');
+
+    const target = new StreamSub(name, { partitions: 8 });
+    for (let seq = 0; seq < 80; seq += 1) await a.publish({ key: `k${seq % 16}`, seq }, { stream: target, key: `k${seq % 16}` });
+    await handled.take(80);
+    expect(new Set(handled.items.map(({ by }) => by))).toEqual(new Set(['a', 'b']));
+    // One key, one instance, in order.
+    for (let key = 0; key < 16; key += 1) {
+      const mine = handled.items.filter(({ order }) => order.key === `k${key}`);
+      expect(new Set(mine.map(({ by }) => by)).size).toBe(1);
+      expect(ascending(mine.map(({ order }) => order.seq))).toBe(true);
+    }
+
+    await b.stop();
+    await eventually(async () => JSON.stringify(await holders(raw, name, 'g')) === JSON.stringify({ a: 8 }), undefined, 'a holding all 8');
+    for (let seq = 80; seq < 120; seq += 1) await a.publish({ key: `k${seq % 16}`, seq }, { stream: target, key: `k${seq % 16}` });
+    await handled.take(120);
+    expect(handled.items.slice(80).every(({ by }) => by === 'a')).toBe(true);
+    expect(new Set(handled.items.map(({ order }) => order.seq)).size).toBe(120);
+  });
+
+  it('the partitions of an instance that died pass to the others once its lease expired, not before', async () => {
+    const name = uid('ghost');
+    const raw = rawClient();
+    const ghost = new RedisLeaseStore({ send: (command, _key, args) => raw.call(command, ...args) }, name, 'g');
+    const { now } = await ghost.read('ghost', 1500);
+    expect(await ghost.write('ghost', 1500, [0, 1, 2, 3].map((partition) => ({ op: 'take' as const, partition, expected: '' })))).toEqual([true, true, true, true]);
+
+    const heir = makeBroker();
+    const handledAt = new Inbox<number>();
+    heir.subscriber(new StreamSub(name, { partitions: 4, group: 'g', consumer: 'heir', leaseTime: 1000 }), () => handledAt.push(Date.now()));
+    await heir.start();
+    for (let p = 0; p < 4; p += 1) await heir.publish({ p }, { stream: new StreamSub(name, { partitions: 4 }) });
+    const times = await handledAt.take(4, 10_000);
+    // Redis's clock and ours are one machine's clock.
+    for (const time of times) expect(time).toBeGreaterThanOrEqual(now + 1500);
+    expect(await holders(raw, name, 'g')).toEqual({ heir: 4 });
+  });
+});

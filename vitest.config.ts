@@ -15,7 +15,7 @@ import { configDefaults, defineConfig, type TestProjectInlineConfiguration } fro
  */
 const behaviour = ['test/redis/**/*.test.ts'];
 /** Kill Redis nodes or consumer processes, fail over, migrate slots. */
-const chaos = ['test/redis/chaos.test.ts', 'test/redis/crash.test.ts', 'test/redis/sentinel-failover.test.ts'];
+const chaos = ['test/redis/chaos.test.ts', 'test/redis/crash.test.ts', 'test/redis/sentinel-failover.test.ts', 'test/redis/partitions-chaos.test.ts'];
 const onlyMemory = ['examples/**/*.test.ts'];
 const onlySingle = ['test/redis/validation.test.ts', 'test/redis/testing.test.ts'];
 const onlyCluster = ['test/redis/cluster.test.ts'];

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import * as bull from './lib/bullmq.js';
 import { rawClient, redisCpuSeconds, type Result } from './lib/measure.js';
 import * as raw from './lib/raw.js';
+import { partitions } from './lib/partitions.js';
 import * as rs from './lib/redstream.js';
 import type { Scenario } from './lib/scenario.js';
 
@@ -22,6 +23,7 @@ async function run(): Promise<Result> {
     case 'rpc': return impl.rpc(scenario, key);
     case 'jobs': return bull.jobs(scenario, key);
     case 'fleet': return rs.fleet(scenario, key);
+    case 'partitions': return partitions(scenario, key);
   }
 }
 
@@ -33,8 +35,9 @@ try {
   const client = process.cpuUsage(clientBefore);
   const redisSeconds = (await redisCpuSeconds(scenario.topology)) - redisBefore;
   const perMessage = (us: number): number => Math.round((us / result.messages) * 10) / 10;
-  const cpu = { clientCpuUs: perMessage(client.user + client.system), redisCpuUs: perMessage(redisSeconds * 1e6) };
-  process.stdout.write(`${JSON.stringify({ ...result, ...cpu })}\n`);
+  const cpu = { clientCpuUs: perMessage(client.user + client.system + (result.childCpuUs ?? 0)), redisCpuUs: perMessage(redisSeconds * 1e6) };
+  const { childCpuUs: _children, ...row } = result;
+  process.stdout.write(`${JSON.stringify({ ...row, ...cpu })}\n`);
 } finally {
   const cleanup = rawClient(scenario.topology);
   await cleanup.del(key);

@@ -163,6 +163,8 @@ export interface Result {
   readonly redisCpuUs?: number;
   /** The scenario this row's ratio is taken against (same implementation and topology), when not the raw loop. */
   readonly compareTo?: string;
+  /** CPU time (µs, total) of the scenario's child processes, added to the client's. */
+  readonly childCpuUs?: number;
 }
 
 export function perSecond(count: number, fromMs: number, toMs: number): number {

@@ -7,7 +7,7 @@ export type Dest = 'channel' | 'list' | 'list-batch' | 'stream' | 'stream-group'
 
 export interface Scenario {
   readonly id: string;
-  readonly kind: 'pingpong' | 'throughput' | 'rpc' | 'pipeline' | 'jobs' | 'fleet';
+  readonly kind: 'pingpong' | 'throughput' | 'rpc' | 'pipeline' | 'jobs' | 'fleet' | 'partitions';
   readonly impl: 'redstream' | 'raw' | 'bullmq';
   readonly topology: Topology;
   readonly dest: Dest;
@@ -29,6 +29,8 @@ export interface Scenario {
   /** Fleet: idle subscribers besides the busy one, and whether each reader gets a connection of its own. */
   readonly idle?: number;
   readonly dedicated?: boolean;
+  /** Partitions: how many the stream has (undefined: one plain stream); `consumers` are processes. */
+  readonly partitions?: number;
 }
 
 export function scenarios(quick: boolean): Scenario[] {
@@ -86,6 +88,16 @@ export function scenarios(quick: boolean): Scenario[] {
     list.push({ ...base, id: `cluster publishes to every master ${usePipeline ? 'with' : 'without'} pipeline`, kind: 'pipeline', impl: 'redstream', topology: 'cluster', dest: 'stream', inFlight: 1000, batch: 1000, messages: quick ? 10_000 : 100_000, usePipeline });
   }
   list.push({ ...base, id: 'cluster publishes to every master', kind: 'pipeline', impl: 'raw', topology: 'cluster', dest: 'stream', inFlight: 1000, batch: 1000, messages: quick ? 10_000 : 100_000 });
+  // One stream against 16 partitions over the three masters, consumed by 1, 2 and 4 processes of one
+  // group; and 16 partitions with one message at a time per partition (each key in order).
+  for (const processes of [1, 2, 4]) {
+    const messages = quick ? 10_000 : 100_000;
+    const common = { ...base, kind: 'partitions', impl: 'redstream', topology: 'cluster', dest: 'stream-group', consumers: processes, messages } as const;
+    const of = `${processes} consumer process${processes > 1 ? 'es' : ''}`;
+    list.push({ ...common, id: `partitions: one stream, ${of}` });
+    list.push({ ...common, id: `partitions: 16 partitions, ${of}`, partitions: 16, inFlight: 10 });
+    list.push({ ...common, id: `partitions: 16 partitions in key order (maxWorkers 1), ${of}`, partitions: 16, inFlight: 1 });
+  }
   const long = quick ? 30_000 : 1_000_000;
   list.push({ ...base, id: `long run stream group (${long / 1000}k)`, kind: 'throughput', impl: 'redstream', topology: 'single', dest: 'stream-group', messages: long, rssEvery: quick ? 10_000 : 100_000 });
   return list;

@@ -168,7 +168,8 @@ export interface StreamSubOptions<Batch extends boolean = boolean> {
    * Stream that receives rejected entries and those past `maxDeliveries`, as normal entries with
    * the original payload and headers plus `x-dead-letter-*` headers. Atomic with the XACK when
    * both streams are on one node (always on a single node; on a cluster, hash-tag both names,
-   * e.g. `{orders}` and `{orders}:dlq`), else at-least-once. Needs a group.
+   * e.g. `{orders}` and `{orders}:dlq`), else at-least-once. Needs a group. With `partitions`,
+   * each partition's dead letters go to a stream in its own slot: `{orders:3}:<deadLetter>`.
    */
   readonly deadLetter?: string;
   /**

@@ -202,3 +202,31 @@ describe('a frozen server (SIGSTOP, then SIGCONT)', () => {
     expect(connectionLines(logger.lines)).toEqual([]);
   });
 });
+
+describe('a frozen server under a partitioned stream', () => {
+  it('an instance that cannot renew its leases stops reading before they can expire, and reads again after', async () => {
+    const { port, logger, service } = await setup();
+    const seen = new Inbox<number>();
+    const lease = 1000;
+    service.subscriber(new StreamSub('parts', { partitions: 2, group: 'g', consumer: 'c', leaseTime: lease }), (n: number) => seen.push(n));
+    await service.start();
+    const target = new StreamSub('parts', { partitions: 2 });
+    await service.publish(0, { stream: target });
+    expect(await seen.next()).toBe(0);
+
+    const pid = Number(readFileSync(pidFile(port), 'utf8'));
+    process.kill(pid, 'SIGSTOP');
+    const frozenAt = Date.now();
+    let thawed = false;
+    cleanup.push(() => void (thawed || process.kill(pid, 'SIGCONT')));
+    await logger.line((line) => line.message.startsWith('Could not renew the partition leases in time'), 'the fence');
+    const fencedAfter = Date.now() - frozenAt;
+    // The last renewal was sent before the freeze: its lease ends at most `lease` ms after it.
+    expect(fencedAfter).toBeLessThan(lease);
+    process.kill(pid, 'SIGCONT');
+    thawed = true;
+    await service.publish(1, { stream: target });
+    expect(await seen.next(10_000)).toBe(1);
+    console.log(`partitioned stream on a frozen server: reading stopped ${fencedAfter} ms after SIGSTOP (lease ${lease} ms)`);
+  });
+});

@@ -25,8 +25,8 @@ export class PartitionedSubscriber implements RuntimeSubscriber {
   #running = false;
   #timer: NodeJS.Timeout | undefined;
   #round: Promise<void> | undefined;
-  /** Until when (this process's clock) the leases renewed last are surely still ours. */
-  #validUntil = 0;
+  /** Stops every reader when the leases renewed last may have expired (no round succeeded since). */
+  #fence: NodeJS.Timeout | undefined;
   /** Whether the last round left this instance holding exactly its share. */
   #balanced = false;
 
@@ -66,6 +66,7 @@ export class PartitionedSubscriber implements RuntimeSubscriber {
     if (!this.#running) return;
     this.#running = false;
     clearTimeout(this.#timer);
+    clearTimeout(this.#fence);
     await this.#round;
     await Promise.all([...this.#readers.keys()].map((index) => this.#close(index, gracefulTimeout)));
     const held = [...this.#held];
@@ -106,16 +107,10 @@ export class PartitionedSubscriber implements RuntimeSubscriber {
       applied = await store.write(this.#member, lease, changes);
     } catch (error) {
       this.#deps.logger.warn({ subscriber: this.name, err: error }, `Could not renew the partition leases: ${(error as Error).message}`);
-      if (Date.now() + lease / 4 >= this.#validUntil && this.#readers.size > 0) {
-        // Past this point another instance may hold them: stop before it starts.
-        this.#deps.logger.warn({ subscriber: this.name }, `Stopping ${this.#readers.size} partitions until their leases can be renewed.`);
-        this.#held = new Set();
-        await Promise.all([...this.#readers.keys()].map((index) => this.#close(index, this.#gracefulTimeout)));
-      }
       this.#balanced = false;
       return;
     }
-    this.#validUntil = started + lease;
+    this.#arm(started + lease);
     const held = new Set(changes.filter((_, i) => applied[i]).map((change) => change.partition));
     this.#held = held;
     const giving = surplus.filter((index) => held.has(index));
@@ -130,6 +125,23 @@ export class PartitionedSubscriber implements RuntimeSubscriber {
       this.#release(giving),
     ]);
     this.#balanced = giving.length === 0 && held.size === share;
+  }
+
+  /**
+   * Sets the fence: unless a later round renews the leases, every reader stops an eighth of the
+   * lease time before they can expire (by this process's clock, measured from before the renewal
+   * was sent), so no two instances read a partition at once while clocks run at one rate.
+   */
+  #arm(validUntil: number): void {
+    clearTimeout(this.#fence);
+    const lease = this.#source.leaseTime;
+    this.#fence = setTimeout(() => {
+      if (!this.#running || this.#readers.size === 0) return;
+      this.#deps.logger.warn({ subscriber: this.name }, `Could not renew the partition leases in time: stopped reading ${this.#readers.size} partitions until they are renewed.`);
+      this.#held = new Set();
+      for (const index of [...this.#readers.keys()]) void this.#close(index, this.#gracefulTimeout);
+    }, Math.max(0, validUntil - lease / 8 - Date.now()));
+    this.#fence.unref();
   }
 
   /** Stops reading the surplus partitions, then drops their leases for the next owner. */

@@ -48,17 +48,21 @@ describe.each(realTargets.filter((target) => target.name === 'cluster'))('partit
     const publisher = makeBroker();
     const children: ChildProcess[] = [];
     onTestFinished(() => children.forEach((child) => child.kill('SIGKILL')));
-    const launch = async (consumer: string): Promise<ChildProcess> => {
-      const child = spawn(process.execPath, ['--import', 'tsx', consumerScript, url, stream, consumer, String(LEASE), done], { stdio: ['ignore', 'pipe', 'inherit'] });
+    /** Starts a consumer process; a held one starts consuming when `go()` is called. */
+    const launch = (consumer: string, held = false) => {
+      const args = [consumerScript, url, stream, consumer, String(LEASE), done, ...(held ? ['held'] : [])];
+      const child = spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
       children.push(child);
       const events = new Inbox<string>();
-      child.stdout.once('data', () => events.push('ready'));
+      child.stdout.on('data', (chunk: Buffer) => chunk.toString().trim().split('\n').forEach((line) => events.push(line)));
       child.once('exit', (code, signal) => events.push(`exit:${signal ?? code}`));
-      expect(await events.next(30_000)).toBe('ready');
-      return child;
+      return { child, events, go: () => void child.stdin.write('go\n') };
     };
 
-    const [c1] = await Promise.all(['c1', 'c2', 'c3'].map((consumer) => launch(consumer)));
+    const first = ['c1', 'c2', 'c3'].map((consumer) => launch(consumer));
+    const c4 = launch('c4', true);
+    for (const { events } of first) expect(await events.next(30_000)).toBe('ready');
+    expect(await c4.events.next(30_000)).toBe('spawned');
     await eventually(async () => balancedAmong(await shares(raw, stream), ['c1', 'c2', 'c3']), 10_000, 'c1–c3 sharing the 16 partitions');
     const masters = new Map<string, number>();
     for (let p = 0; p < PARTITIONS; p += 1) {
@@ -67,22 +71,31 @@ describe.each(realTargets.filter((target) => target.name === 'cluster'))('partit
     }
     console.log(`16 partitions: per master ${JSON.stringify(Object.fromEntries(masters))}, per consumer ${JSON.stringify(Object.fromEntries(await shares(raw, stream)))}`);
 
+    // About 2,500 messages a second, so that the kill and the join both happen while messages flow.
     const total = 20_000;
     const keys = 500;
     const target = new StreamSub(stream, { partitions: PARTITIONS });
+    let published = 0;
     const publishing = (async () => {
-      for (let i = 0; i < total; i += 250) {
-        await Promise.all(Array.from({ length: 250 }, (_, j) => publisher.publish({ key: `key-${(i + j) % keys}`, seq: i + j }, { stream: target, key: `key-${(i + j) % keys}` })));
+      for (let i = 0; i < total; i += 100) {
+        await Promise.all(Array.from({ length: 100 }, (_, j) => publisher.publish({ key: `key-${(i + j) % keys}`, seq: i + j }, { stream: target, key: `key-${(i + j) % keys}` })));
+        published = i + 100;
+        await new Promise((resolve) => setTimeout(resolve, 40)); // the publishing rate, not a wait for anything
       }
     })();
 
-    await eventually(async () => Number(await raw.get(`${done}:count`)) >= 4000, 30_000, '4,000 messages processed');
+    await eventually(async () => Number(await raw.get(`${done}:count`)) >= 3000, 30_000, '3,000 messages processed');
     const killedAt = Date.now();
-    c1!.kill('SIGKILL');
-    await launch('c4');
+    first[0]!.child.kill('SIGKILL');
+    expect(await first[0]!.events.next()).toBe('exit:SIGKILL');
+    await eventually(async () => balancedAmong(await shares(raw, stream), ['c2', 'c3']), 4 * LEASE, 'c2 and c3 sharing the 16 partitions');
+    const deathRebalance = Date.now() - killedAt;
     const joinedAt = Date.now();
+    c4.go();
+    expect(await c4.events.next(30_000)).toBe('ready');
     await eventually(async () => balancedAmong(await shares(raw, stream), ['c2', 'c3', 'c4']), 4 * LEASE, 'c2–c4 sharing the 16 partitions');
-    const rebalanced = Date.now();
+    const joinRebalance = Date.now() - joinedAt;
+    const publishedAtJoin = published;
     await publishing;
 
     await eventually(async () => Number(await raw.get(`${done}:count`)) >= total, 60_000, () => 'every message processed');
@@ -102,12 +115,14 @@ describe.each(realTargets.filter((target) => target.name === 'cluster'))('partit
       missing += total / keys - first.length;
     }
     console.log(
-      `partition chaos (16 partitions, 3 masters): ${total} messages over ${keys} keys, ${processings - total} processed twice; ` +
-        `c1 killed with SIGKILL and c4 added, shares balanced again ${rebalanced - killedAt} ms after the kill ` +
-        `(${rebalanced - joinedAt} ms after c4 was ready; lease ${LEASE} ms)`,
+      `partition chaos (16 partitions, 3 masters, lease ${LEASE} ms): ${total} messages over ${keys} keys, ${processings - total} processed twice; ` +
+        `c1 killed with SIGKILL: its partitions shared out ${deathRebalance} ms later; c4 joined (${publishedAtJoin} published by then): ` +
+        `balanced ${joinRebalance} ms after it was told to start`,
     );
     expect(missing).toBe(0);
     expect(outOfOrder).toBe(0);
-    expect(rebalanced - killedAt).toBeLessThanOrEqual(2 * LEASE);
+    expect(publishedAtJoin).toBeLessThan(total);
+    expect(deathRebalance).toBeLessThanOrEqual(2 * LEASE);
+    expect(joinRebalance).toBeLessThanOrEqual(2 * LEASE);
   }, 120_000);
 });

@@ -9,24 +9,13 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import type { Cluster } from 'ioredis';
 import { partitionKey, slotOf, StreamSub } from '../../src/index.js';
-import { leaseKeys } from '../../src/redis/subscriber/leases.js';
-import { realTargets, uid, type RawClient } from '../helpers/redis.js';
+import { leaseHolders, nothingPending } from '../helpers/partitions.js';
+import { realTargets, uid } from '../helpers/redis.js';
 import { eventually, Inbox } from '../helpers/wait.js';
 
 const consumerScript = fileURLToPath(new URL('../helpers/partition-consumer.ts', import.meta.url));
 const LEASE = 2000;
 const PARTITIONS = 16;
-
-/** Members holding leases, with how many each, by the group's lease table. */
-async function shares(raw: RawClient, stream: string): Promise<Map<string, number>> {
-  const table = await raw.hgetall(leaseKeys(stream, 'g').leases);
-  const counts = new Map<string, number>();
-  for (const value of Object.values(table)) {
-    const member = value.slice(value.indexOf('|') + 1);
-    counts.set(member, (counts.get(member) ?? 0) + 1);
-  }
-  return counts;
-}
 
 /** Whether exactly `members` hold all partitions, in shares that differ by at most one. */
 function balancedAmong(counts: Map<string, number>, members: readonly string[]): boolean {
@@ -63,13 +52,13 @@ describe.each(realTargets.filter((target) => target.name === 'cluster'))('partit
     const c4 = launch('c4', true);
     for (const { events } of first) expect(await events.next(30_000)).toBe('ready');
     expect(await c4.events.next(30_000)).toBe('spawned');
-    await eventually(async () => balancedAmong(await shares(raw, stream), ['c1', 'c2', 'c3']), 10_000, 'c1–c3 sharing the 16 partitions');
+    await eventually(async () => balancedAmong(await leaseHolders(raw, stream), ['c1', 'c2', 'c3']), 10_000, 'c1–c3 sharing the 16 partitions');
     const masters = new Map<string, number>();
     for (let p = 0; p < PARTITIONS; p += 1) {
       const master = (raw as Cluster).slots[slotOf(partitionKey(stream, p))]![0]!;
       masters.set(master, (masters.get(master) ?? 0) + 1);
     }
-    console.log(`16 partitions: per master ${JSON.stringify(Object.fromEntries(masters))}, per consumer ${JSON.stringify(Object.fromEntries(await shares(raw, stream)))}`);
+    console.log(`16 partitions: per master ${JSON.stringify(Object.fromEntries(masters))}, per consumer ${JSON.stringify(Object.fromEntries(await leaseHolders(raw, stream)))}`);
 
     // About 2,500 messages a second, so that the kill and the join both happen while messages flow.
     const total = 20_000;
@@ -88,21 +77,18 @@ describe.each(realTargets.filter((target) => target.name === 'cluster'))('partit
     const killedAt = Date.now();
     first[0]!.child.kill('SIGKILL');
     expect(await first[0]!.events.next()).toBe('exit:SIGKILL');
-    await eventually(async () => balancedAmong(await shares(raw, stream), ['c2', 'c3']), 4 * LEASE, 'c2 and c3 sharing the 16 partitions');
+    await eventually(async () => balancedAmong(await leaseHolders(raw, stream), ['c2', 'c3']), 4 * LEASE, 'c2 and c3 sharing the 16 partitions');
     const deathRebalance = Date.now() - killedAt;
     const joinedAt = Date.now();
     c4.go();
     expect(await c4.events.next(30_000)).toBe('ready');
-    await eventually(async () => balancedAmong(await shares(raw, stream), ['c2', 'c3', 'c4']), 4 * LEASE, 'c2–c4 sharing the 16 partitions');
+    await eventually(async () => balancedAmong(await leaseHolders(raw, stream), ['c2', 'c3', 'c4']), 4 * LEASE, 'c2–c4 sharing the 16 partitions');
     const joinRebalance = Date.now() - joinedAt;
     const publishedAtJoin = published;
     await publishing;
 
     await eventually(async () => Number(await raw.get(`${done}:count`)) >= total, 60_000, () => 'every message processed');
-    await eventually(async () => {
-      for (let p = 0; p < PARTITIONS; p += 1) if (((await raw.xpending(partitionKey(stream, p), 'g')) as [number])[0] !== 0) return false;
-      return true;
-    }, 20_000, 'nothing left pending');
+    await eventually(() => nothingPending(raw, stream, PARTITIONS), 20_000, 'nothing left pending');
 
     let processings = 0;
     let outOfOrder = 0;

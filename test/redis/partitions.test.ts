@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { OptionError, partitionKey, partitionOf, StreamSub, type Message } from '../../src/index.js';
-import { leaseKeys, RedisLeaseStore } from '../../src/redis/subscriber/leases.js';
+import { RedisLeaseStore } from '../../src/redis/subscriber/leases.js';
+import { leaseHolders, nothingPending } from '../helpers/partitions.js';
 import { realTargets, targets, uid, type RawClient } from '../helpers/redis.js';
 import { eventually, Inbox } from '../helpers/wait.js';
 
@@ -26,16 +27,11 @@ function ascending(seqs: readonly number[]): boolean {
   return seqs.every((seq, i) => i === 0 || seq > seqs[i - 1]!);
 }
 
-/** Lease holders by member, from the group's lease table in Redis. */
-async function holders(raw: RawClient, stream: string, group: string): Promise<Record<string, number>> {
-  const table = await raw.hgetall(leaseKeys(stream, group).leases);
-  const counts: Record<string, number> = {};
-  for (const value of Object.values(table)) {
-    const member = value.slice(value.indexOf('|') + 1);
-    counts[member] = (counts[member] ?? 0) + 1;
-  }
-  return counts;
+/** Lease holders as a plain object, for comparing with an expected split. */
+async function holders(raw: RawClient, stream: string): Promise<Record<string, number>> {
+  return Object.fromEntries(await leaseHolders(raw, stream));
 }
+
 
 describe.each(targets)('partitioned streams on $name', ({ makeBroker, rawClient }) => {
   it('a keyed publish goes to its key’s partition, and one subscriber reads all of them, each key in order', async () => {
@@ -57,10 +53,7 @@ describe.each(targets)('partitioned streams on $name', ({ makeBroker, rawClient 
       const expected = sent.filter((order) => partitionOf(order.key, 8) === p).length;
       expect(await raw.xlen(partitionKey(name, p))).toBe(expected);
     }
-    await eventually(async () => {
-      for (let p = 0; p < 8; p += 1) if (((await raw.xpending(partitionKey(name, p), 'g')) as [number])[0] !== 0) return false;
-      return true;
-    }, undefined, 'every entry acknowledged');
+    await eventually(() => nothingPending(raw, name, 8), undefined, 'every entry acknowledged');
   });
 
   it('publishes without a key take turns over the partitions', async () => {
@@ -124,10 +117,7 @@ describe.each(targets)('partitioned streams on $name', ({ makeBroker, rawClient 
     await got.take(24);
     for (const seqs of perKey(got.items).values()) expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
     expect(got.items.map((order) => order.seq).sort((x, y) => x - y)).toEqual(Array.from({ length: 24 }, (_, i) => i));
-    await eventually(async () => {
-      for (let p = 0; p < 4; p += 1) if (((await raw.xpending(partitionKey(name, p), 'g')) as [number])[0] !== 0) return false;
-      return true;
-    }, undefined, 'the heir acknowledged everything');
+    await eventually(() => nothingPending(raw, name, 4), undefined, 'the heir acknowledged everything');
   });
 
   it('a rejected message is dead-lettered into its partition’s own dead-letter stream', async () => {
@@ -159,10 +149,10 @@ describe.each(realTargets)('partition leases on $name', ({ makeBroker, rawClient
     };
     const a = instance('a');
     await a.start();
-    expect(await holders(raw, name, 'g')).toEqual({ a: 8 });
+    expect(await holders(raw, name)).toEqual({ a: 8 });
     const b = instance('b');
     await b.start();
-    await eventually(async () => JSON.stringify(await holders(raw, name, 'g')) === JSON.stringify({ a: 4, b: 4 }), undefined, 'a 4/4 split');
+    await eventually(async () => JSON.stringify(await holders(raw, name)) === JSON.stringify({ a: 4, b: 4 }), undefined, 'a 4/4 split');
 
     const target = new StreamSub(name, { partitions: 8 });
     for (let seq = 0; seq < 80; seq += 1) await a.publish({ key: `k${seq % 16}`, seq }, { stream: target, key: `k${seq % 16}` });
@@ -176,7 +166,7 @@ describe.each(realTargets)('partition leases on $name', ({ makeBroker, rawClient
     }
 
     await b.stop();
-    await eventually(async () => JSON.stringify(await holders(raw, name, 'g')) === JSON.stringify({ a: 8 }), undefined, 'a holding all 8');
+    await eventually(async () => JSON.stringify(await holders(raw, name)) === JSON.stringify({ a: 8 }), undefined, 'a holding all 8');
     for (let seq = 80; seq < 120; seq += 1) await a.publish({ key: `k${seq % 16}`, seq }, { stream: target, key: `k${seq % 16}` });
     await handled.take(120);
     expect(handled.items.slice(80).every(({ by }) => by === 'a')).toBe(true);
@@ -198,6 +188,6 @@ describe.each(realTargets)('partition leases on $name', ({ makeBroker, rawClient
     const times = await handledAt.take(4, 10_000);
     // Redis's clock and ours are one machine's clock.
     for (const time of times) expect(time).toBeGreaterThanOrEqual(now + 1500);
-    expect(await holders(raw, name, 'g')).toEqual({ heir: 4 });
+    expect(await holders(raw, name)).toEqual({ heir: 4 });
   });
 });

@@ -135,13 +135,16 @@ function subscriberBindings(subscriber: SubscriberDescription): Record<string, u
   const { source } = subscriber;
   if (source.kind === 'channel') return { channel: subscriber.name, method: source.pattern ? 'psubscribe' : source.sharded ? 'ssubscribe' : 'subscribe' };
   if (source.kind === 'list') return { channel: subscriber.name, method: 'lpop' };
-  if (subscriber.group === undefined) return { channel: subscriber.name, method: 'xread' };
-  return { channel: subscriber.name, method: 'xreadgroup', groupName: subscriber.group, consumerName: subscriber.consumer };
+  // A partitioned stream: its keys are `{name:0}` … `{name:N-1}` (see partitionKey()).
+  const partitions = source.partitions === undefined ? {} : { partitions: source.partitions };
+  if (subscriber.group === undefined) return { channel: subscriber.name, method: 'xread', ...partitions };
+  return { channel: subscriber.name, method: 'xreadgroup', groupName: subscriber.group, consumerName: subscriber.consumer, ...partitions };
 }
 
 function publisherBindings(publisher: PublisherDescription): Record<string, unknown> {
   const method = { channel: 'publish', sharded: 'spublish', list: 'rpush', stream: 'xadd' }[publisher.kind];
-  return { channel: publisher.name, method };
+  const { partitions } = publisher.destination;
+  return { channel: publisher.name, method, ...(partitions === undefined ? {} : { partitions }) };
 }
 
 /** FastStream names a subscriber's channel after its handler, in CamelCase. */

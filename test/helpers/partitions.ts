@@ -9,13 +9,14 @@ export async function nothingPending(raw: RawClient, name: string, partitions: n
   return true;
 }
 
-/** How many partitions each member holds a lease on, by group `g`'s lease table in Redis. */
+/** How many partitions each consumer holds a lease on, by group `g`'s lease table in Redis (an instance is `<consumer>@<token>` there). */
 export async function leaseHolders(raw: RawClient, stream: string): Promise<Map<string, number>> {
   const table = await raw.hgetall(leaseKeys(stream, 'g').leases);
   const counts = new Map<string, number>();
   for (const value of Object.values(table)) {
     const member = value.slice(value.indexOf('|') + 1);
-    counts.set(member, (counts.get(member) ?? 0) + 1);
+    const consumer = member.includes('@') ? member.slice(0, member.lastIndexOf('@')) : member;
+    counts.set(consumer, (counts.get(consumer) ?? 0) + 1);
   }
   return counts;
 }

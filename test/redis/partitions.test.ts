@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { OptionError, partitionKey, partitionOf, StreamSub, type Message } from '../../src/index.js';
-import { RedisLeaseStore } from '../../src/redis/subscriber/leases.js';
+import { leaseKeys, RedisLeaseStore } from '../../src/redis/subscriber/leases.js';
 import { leaseHolders, nothingPending } from '../helpers/partitions.js';
 import { realTargets, targets, uid, type RawClient } from '../helpers/redis.js';
 import { eventually, Inbox } from '../helpers/wait.js';
@@ -171,6 +171,24 @@ describe.each(realTargets)('partition leases on $name', ({ makeBroker, rawClient
     await handled.take(120);
     expect(handled.items.slice(80).every(({ by }) => by === 'a')).toBe(true);
     expect(new Set(handled.items.map(({ order }) => order.seq)).size).toBe(120);
+  });
+
+  it('two instances given one consumer name still hold different partitions', async () => {
+    const name = uid('twins');
+    const raw = rawClient();
+    const handled = new Inbox<{ by: string; order: Order }>();
+    const twins = ['left', 'right'].map((by) => {
+      const broker = makeBroker();
+      broker.subscriber(new StreamSub(name, { partitions: 8, group: 'g', consumer: 'same', leaseTime: 1000 }), (order: Order) => handled.push({ by, order }));
+      return broker;
+    });
+    for (const broker of twins) await broker.start();
+    const instances = async (): Promise<Set<string>> => new Set(Object.values(await raw.hgetall(leaseKeys(name, 'g').leases)).map((value) => value.slice(value.indexOf('|') + 1)));
+    await eventually(async () => (await instances()).size === 2 && JSON.stringify(await holders(raw, name)) === JSON.stringify({ same: 8 }), undefined, 'two instances holding 4 each');
+    for (let seq = 0; seq < 40; seq += 1) await twins[0]!.publish({ key: `k${seq % 8}`, seq }, { stream: new StreamSub(name, { partitions: 8 }), key: `k${seq % 8}` });
+    await handled.take(40);
+    expect(new Set(handled.items.map(({ order }) => order.seq)).size).toBe(40);
+    for (let key = 0; key < 8; key += 1) expect(new Set(handled.items.filter(({ order }) => order.key === `k${key}`).map(({ by }) => by)).size).toBe(1);
   });
 
   it('the partitions of an instance that died pass to the others once its lease expired, not before', async () => {

@@ -104,9 +104,17 @@ export function parseLease(raw: string): Lease {
   return { member: raw.slice(bar + 1), expires: Number(raw.slice(0, bar)), raw };
 }
 
-/** Lua's view of the clock: Redis's TIME in ms (scripts replicate their effects, so TIME is allowed). */
+/**
+ * Lua's view of the clock: Redis's TIME in ms (scripts replicate their effects, so TIME is
+ * allowed); and `keep`, which lets a key live at least `ms` more, never shortening what another
+ * member with a longer lease time set.
+ */
 const NOW = `local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function keep(key, ms)
+  local ttl = redis.call('PTTL', key)
+  if ttl == -1 or (ttl >= 0 and ttl < ms) then redis.call('PEXPIRE', key, ms) end
+end`;
 
 /**
  * KEYS: leases, members. ARGV: member, leaseTime. Prunes expired members, registers this one,
@@ -116,8 +124,8 @@ const READ = `${NOW}
 local lease = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 redis.call('ZADD', KEYS[2], string.format('%.0f', now + lease), ARGV[1])
-redis.call('PEXPIRE', KEYS[2], lease * 4)
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], lease * 4) end
+keep(KEYS[2], lease * 4)
+keep(KEYS[1], lease * 4)
 return { string.format('%.0f', now), redis.call('ZRANGE', KEYS[2], 0, -1), redis.call('HGETALL', KEYS[1]) }`;
 
 /**
@@ -144,7 +152,7 @@ for i = 3, #ARGV, 3 do
   if op == 'leave' then ok = redis.call('ZREM', KEYS[2], member) end
   applied[#applied + 1] = ok
 end
-redis.call('PEXPIRE', KEYS[1], lease * 4)
+keep(KEYS[1], lease * 4)
 return applied`;
 
 /** The lease table of one group in Redis (in the group's own hash slot on a cluster). */

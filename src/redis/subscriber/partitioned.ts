@@ -4,6 +4,7 @@
  * keep their order with `maxWorkers: 1`. With a group, the instances share the partitions through
  * leases (./leases.ts); without one, every subscriber reads every partition.
  */
+import { randomBytes } from 'node:crypto';
 import type { StreamSub } from '../sources.js';
 import { plan, RedisLeaseStore, type LeaseChange, type LeaseStore } from './leases.js';
 import type { LoopDeps, RuntimeSubscriber } from './runtime.js';
@@ -18,8 +19,22 @@ export class PartitionedSubscriber implements RuntimeSubscriber {
   readonly #gracefulTimeout: number;
   /** Undefined without a group: every partition is read. */
   readonly #store: LeaseStore | undefined;
+  /**
+   * This instance in the lease table: its consumer name and a token of its own, so two instances
+   * given one consumer name still hold different partitions.
+   */
   readonly #member: string;
+  /** The running reader of each partition read now. */
   readonly #readers = new Map<number, StreamSubscriber>();
+  /**
+   * Each partition's opens and closes, one after another (a close waits for an open under way and
+   * the other way round); what the rounds asked for is in #wanted at once.
+   */
+  readonly #steps = new Map<number, Promise<void>>();
+  /** Partitions being read, or about to be, once the queued steps ran. */
+  readonly #wanted = new Set<number>();
+  /** Partitions being given up (their reader stopping, then their lease dropped). */
+  readonly #releasing = new Set<number>();
   /** Partitions whose lease this instance held after its last round. */
   #held = new Set<number>();
   #running = false;
@@ -36,14 +51,9 @@ export class PartitionedSubscriber implements RuntimeSubscriber {
     this.#partitions = source.partitions!;
     this.#deps = deps;
     this.#gracefulTimeout = gracefulTimeout;
-    this.#member = source.consumer ?? '';
+    this.#member = `${source.consumer ?? ''}@${randomBytes(4).toString('hex')}`;
     const group = source.group;
     if (group !== undefined) this.#store = deps.strategy.leases?.(source.name, group) ?? new RedisLeaseStore(deps.strategy.commands, source.name, group);
-  }
-
-  /** The partitions this instance reads now. */
-  get reading(): number[] {
-    return [...this.#readers.keys()].sort((a, b) => a - b);
   }
 
   /** Resolves once the partition count is checked and this instance reads its first share. */
@@ -51,14 +61,25 @@ export class PartitionedSubscriber implements RuntimeSubscriber {
     if (this.#running) return;
     await this.#deps.producer.checkPartitions(this.name, this.#partitions);
     const all = Array.from({ length: this.#partitions }, (_, index) => index);
-    this.#running = true;
     if (!this.#store) {
-      await Promise.all(all.map((index) => this.#open(index, false)));
+      // Every partition or none: there are no rounds to retry one that failed.
+      const readers = all.map((index) => new StreamSubscriber(this.#source.partitionSource(index), this.#deps));
+      const started = await Promise.allSettled(readers.map((reader) => reader.start()));
+      const failed = started.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+      if (failed) {
+        await Promise.all(readers.map((reader) => reader.stop(0)));
+        throw failed.reason;
+      }
+      readers.forEach((reader, index) => this.#readers.set(index, reader));
+      this.#running = true;
       return;
     }
     // Every partition's group exists from now on, owned or not: nothing written meanwhile is skipped.
     if (this.#source.declare) await Promise.all(all.map((index) => this.#createGroup(this.#source.partition(index))));
-    await this.#balance();
+    this.#running = true;
+    this.#round = this.#balance();
+    await this.#round;
+    await Promise.all(this.#steps.values());
     this.#schedule();
   }
 
@@ -68,7 +89,9 @@ export class PartitionedSubscriber implements RuntimeSubscriber {
     clearTimeout(this.#timer);
     clearTimeout(this.#fence);
     await this.#round;
-    await Promise.all([...this.#readers.keys()].map((index) => this.#close(index, gracefulTimeout)));
+    for (const index of [...this.#wanted, ...this.#readers.keys()]) this.#close(index, gracefulTimeout);
+    this.#wanted.clear();
+    await Promise.all(this.#steps.values());
     const held = [...this.#held];
     this.#held = new Set();
     // Released only now that nothing reads them: the next owner takes over what is still pending.
@@ -91,7 +114,11 @@ export class PartitionedSubscriber implements RuntimeSubscriber {
     this.#timer.unref();
   }
 
-  /** One round: renew, take the free share, give up the surplus (after its readers stopped). */
+  /**
+   * One round: renew, take the free share, give up the surplus. It only queues the readers'
+   * starts and stops (see #steps), so a slow handler in a partition being given up never delays
+   * the renewal of the others.
+   */
   async #balance(): Promise<void> {
     if (!this.#running) return;
     const store = this.#store!;
@@ -103,91 +130,125 @@ export class PartitionedSubscriber implements RuntimeSubscriber {
     let share: number;
     try {
       const state = await store.read(this.#member, lease);
-      ({ changes, surplus, share } = plan(state, this.#member, this.#partitions, new Set(this.#readers.keys())));
+      ({ changes, surplus, share } = plan(state, this.#member, this.#partitions, this.#wanted));
       applied = await store.write(this.#member, lease, changes);
     } catch (error) {
       this.#deps.logger.warn({ subscriber: this.name, err: error }, `Could not renew the partition leases: ${(error as Error).message}`);
       this.#balanced = false;
       return;
     }
-    this.#arm(started + lease);
+    // A renewal that took so long that the fence is due counts as none: the fence stops the readers.
+    if (!this.#arm(started + lease) || !this.#running) return;
     const held = new Set(changes.filter((_, i) => applied[i]).map((change) => change.partition));
     this.#held = held;
-    const giving = surplus.filter((index) => held.has(index));
-    const lost = [...this.#readers.keys()].filter((index) => !held.has(index));
+    const lost = [...this.#wanted].filter((index) => !held.has(index));
     if (lost.length > 0) {
       this.#deps.logger.warn({ subscriber: this.name }, `Lost the leases of partitions ${lost.join(', ')} (they expired): stopped reading them.`);
     }
-    const gained = [...held].filter((index) => !this.#readers.has(index) && !giving.includes(index));
-    await Promise.all([
-      ...lost.map((index) => this.#close(index, this.#gracefulTimeout)),
-      ...gained.map((index) => this.#open(index, true)),
-      this.#release(giving),
-    ]);
-    this.#balanced = giving.length === 0 && held.size === share;
+    for (const index of lost) this.#close(index, this.#gracefulTimeout);
+    const giving = surplus.filter((index) => held.has(index) && !this.#releasing.has(index));
+    for (const index of giving) this.#release(index);
+    for (const index of held) {
+      if (!this.#wanted.has(index) && !this.#releasing.has(index)) this.#open(index);
+    }
+    this.#balanced = giving.length === 0 && this.#releasing.size === 0 && held.size === share;
   }
 
   /**
    * Sets the fence: unless a later round renews the leases, every reader stops an eighth of the
    * lease time before they can expire (by this process's clock, measured from before the renewal
-   * was sent), so no two instances read a partition at once while clocks run at one rate.
+   * was sent), so no two instances read a partition at once while clocks run at one rate. False
+   * when that moment has passed already.
    */
-  #arm(validUntil: number): void {
+  #arm(validUntil: number): boolean {
     clearTimeout(this.#fence);
-    const lease = this.#source.leaseTime;
-    this.#fence = setTimeout(() => {
-      if (!this.#running || this.#readers.size === 0) return;
-      this.#deps.logger.warn({ subscriber: this.name }, `Could not renew the partition leases in time: stopped reading ${this.#readers.size} partitions until they are renewed.`);
-      this.#held = new Set();
-      for (const index of [...this.#readers.keys()]) void this.#close(index, this.#gracefulTimeout);
-    }, Math.max(0, validUntil - lease / 8 - Date.now()));
+    const left = validUntil - this.#source.leaseTime / 8 - Date.now();
+    const fence = (): void => {
+      if (!this.#running || this.#wanted.size === 0) return;
+      this.#deps.logger.warn({ subscriber: this.name }, `Could not renew the partition leases in time: stopped reading ${this.#wanted.size} partitions until they are renewed.`);
+      for (const index of [...this.#wanted]) this.#close(index, this.#gracefulTimeout);
+    };
+    if (left <= 0) {
+      fence();
+      return false;
+    }
+    this.#fence = setTimeout(fence, left);
     this.#fence.unref();
+    return true;
   }
 
-  /** Stops reading the surplus partitions, then drops their leases for the next owner. */
-  async #release(partitions: readonly number[]): Promise<void> {
-    if (partitions.length === 0) return;
-    await Promise.all(partitions.map((index) => this.#close(index, this.#gracefulTimeout)));
-    const drops = partitions.map((partition): LeaseChange => ({ op: 'drop', partition }));
-    await this.#store!.write(this.#member, this.#source.leaseTime, drops).catch(() => undefined);
-    for (const index of partitions) this.#held.delete(index);
+  /** Queues a step of one partition after the ones before it; a failing step is logged, never thrown. */
+  #step(index: number, step: () => Promise<void>): void {
+    const next = (this.#steps.get(index) ?? Promise.resolve())
+      .then(step)
+      .catch((error: unknown) => {
+        this.#deps.logger.error({ subscriber: this.name, err: error }, `Partition ${this.#source.partition(index)}: ${(error as Error).message}`);
+      })
+      .finally(() => {
+        if (this.#steps.get(index) === next) this.#steps.delete(index);
+      });
+    this.#steps.set(index, next);
   }
 
   /**
    * Starts reading a partition. A new owner first claims every entry still pending in the group
    * (the last owner's unacknowledged ones), so its reader drains them before reading new ones.
    */
-  async #open(index: number, claim: boolean): Promise<void> {
-    const source = this.#source.partitionSource(index);
-    const reader = new StreamSubscriber(source, this.#deps);
-    this.#readers.set(index, reader);
-    try {
-      if (claim) await this.#claimPending(source.name);
-      await reader.start();
-    } catch (error) {
-      // Tried again next round, while the lease is still ours.
-      this.#readers.delete(index);
-      await reader.stop(0);
-      this.#deps.logger.error({ subscriber: this.name, err: error }, `Could not start reading partition ${source.name}: ${(error as Error).message}`);
-    }
+  #open(index: number): void {
+    this.#wanted.add(index);
+    this.#step(index, async () => {
+      // Closed again (or stopped) before its turn came.
+      if (!this.#wanted.has(index) || this.#readers.has(index)) return;
+      const source = this.#source.partitionSource(index);
+      const reader = new StreamSubscriber(source, this.#deps);
+      try {
+        await this.#claimPending(source.name);
+        await reader.start();
+      } catch (error) {
+        // Opened again by the next round that finds the lease still ours.
+        this.#wanted.delete(index);
+        await reader.stop(0);
+        throw new Error(`could not start reading: ${(error as Error).message}`, { cause: error });
+      }
+      this.#readers.set(index, reader);
+    });
   }
 
-  async #close(index: number, gracefulTimeout: number): Promise<void> {
-    const reader = this.#readers.get(index);
-    if (!reader) return;
-    this.#readers.delete(index);
-    await reader.stop(gracefulTimeout);
+  #close(index: number, gracefulTimeout: number): void {
+    this.#wanted.delete(index);
+    this.#step(index, async () => {
+      if (this.#wanted.has(index)) return; // wanted again before its turn came
+      const reader = this.#readers.get(index);
+      if (!reader) return;
+      this.#readers.delete(index);
+      await reader.stop(gracefulTimeout);
+    });
+  }
+
+  /** Gives a surplus partition up: its reader stops (in-flight work finishes), then its lease is dropped for the next owner. */
+  #release(index: number): void {
+    this.#releasing.add(index);
+    this.#close(index, this.#gracefulTimeout);
+    this.#step(index, async () => {
+      try {
+        if (this.#running) await this.#store!.write(this.#member, this.#source.leaseTime, [{ op: 'drop', partition: index }]);
+        this.#held.delete(index);
+      } finally {
+        this.#releasing.delete(index);
+      }
+    });
   }
 
   /** XAUTOCLAIM … 0 JUSTID until the whole PEL is ours (JUSTID: the drain's read counts the delivery). */
   async #claimPending(key: string): Promise<void> {
     const { commands } = this.#deps.strategy;
     const group = this.#source.group!;
+    const consumer = this.#source.consumer!;
     let cursor = '0-0';
     do {
       let reply: unknown[];
       try {
-        reply = (await commands.send('XAUTOCLAIM', key, [key, group, this.#member, 0, cursor, 'COUNT', 1000, 'JUSTID'])) as unknown[];
+        reply = (await commands.send('XAUTOCLAIM', key, [key, group, consumer, 0, cursor, 'COUNT', 1000, 'JUSTID'])) as unknown[];
       } catch (error) {
         if ((error as Error).message.startsWith('NOGROUP')) return; // the reader recreates the group
         throw error;

@@ -56,6 +56,30 @@ describe.each(targets)('partitioned streams on $name', ({ makeBroker, rawClient 
     await eventually(() => nothingPending(raw, name, 8), undefined, 'every entry acknowledged');
   });
 
+  it('with maxWorkers 1, each partition runs its messages one at a time and in order, however many a read brings', async () => {
+    const name = uid('ahead');
+    const broker = makeBroker();
+    const target = new StreamSub(name, { partitions: 2 });
+    // Published before anyone reads: each read finds up to maxRecords waiting.
+    for (let seq = 0; seq < 100; seq += 1) await broker.publish({ key: `k${seq % 10}`, seq }, { stream: target, key: `k${seq % 10}` });
+    const got = new Inbox<Order>();
+    const running = new Map<number, number>();
+    let overlapped = false;
+    broker.subscriber(new StreamSub(name, { partitions: 2, group: 'g', consumer: 'c', lastId: '0', maxRecords: 50 }), async (order: Order) => {
+      const partition = partitionOf(order.key, 2);
+      running.set(partition, (running.get(partition) ?? 0) + 1);
+      if (running.get(partition)! > 1) overlapped = true;
+      await new Promise((resolve) => setImmediate(resolve)); // the handler's own asynchronous work
+      running.set(partition, running.get(partition)! - 1);
+      got.push(order);
+    });
+    await broker.start();
+    await got.take(100);
+    expect(overlapped).toBe(false);
+    for (const seqs of perKey(got.items).values()) expect(ascending(seqs)).toBe(true);
+    await eventually(() => nothingPending(rawClient(), name, 2), undefined, 'every entry acknowledged');
+  });
+
   it('publishes without a key take turns over the partitions', async () => {
     const name = uid('turns');
     const broker = makeBroker();

@@ -200,7 +200,8 @@ export class PartitionedSubscriber implements RuntimeSubscriber {
       // Closed again (or stopped) before its turn came.
       if (!this.#wanted.has(index) || this.#readers.has(index)) return;
       const source = this.#source.partitionSource(index);
-      const reader = new StreamSubscriber(source, this.#deps);
+      // The partition's only reader while the lease is ours: it may read ahead of its workers.
+      const reader = new StreamSubscriber(source, this.#deps, true);
       try {
         await this.#claimPending(source.name);
         await reader.start();

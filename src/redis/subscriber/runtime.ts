@@ -170,6 +170,15 @@ export abstract class ReadLoop implements RuntimeSubscriber {
     return false;
   }
 
+  /**
+   * Whether reads may bring more messages than there are free workers (a partition's only reader:
+   * no other consumer could have taken them). They then start one by one as workers free up, in
+   * order, so `maxWorkers: 1` still handles them one after another.
+   */
+  protected get readsAhead(): boolean {
+    return false;
+  }
+
   /** Called when a message left the pipeline and its settlement reached Redis (or failed). */
   protected processed(_message: Message): void {}
 
@@ -259,6 +268,11 @@ export abstract class ReadLoop implements RuntimeSubscriber {
         if (this.#ticket && this.#running && this.idle) await this.#wait();
         continue;
       }
+      if (pool.free < messages.length && this.readsAhead) {
+        await this.#startInTurn(messages);
+        synchronous = pool.free === pool.size;
+        continue;
+      }
       // A read sent ahead counted on its predecessors finishing at once; if they did not, wait.
       if (pool.free < messages.length) await pool.capacity(messages.length);
       const free = synchronous ? pool.free : pool.free - messages.length;
@@ -323,6 +337,21 @@ export abstract class ReadLoop implements RuntimeSubscriber {
       return await this.read(connection, capacity);
     } finally {
       if (this.#readSince === since) this.#readSince = 0;
+    }
+  }
+
+  /**
+   * Starts messages one by one as workers free up. Once stopping, what has not started stays
+   * pending (readsAhead readers read group entries) for whoever reads the partition next.
+   */
+  async #startInTurn(messages: readonly Message[]): Promise<void> {
+    for (const [index, message] of messages.entries()) {
+      await this.#pool.capacity(1);
+      if (!this.#running) {
+        for (const rest of messages.slice(index)) this.processed(rest);
+        return;
+      }
+      this.#start([message]);
     }
   }
 

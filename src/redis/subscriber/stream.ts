@@ -46,10 +46,13 @@ export class StreamSubscriber extends ReadLoop {
   protected readonly readTimeout: number;
   protected readonly dedicated: boolean;
   readonly #messageSource: MessageSource;
+  /** The only reader of its stream in its group (a partition it holds the lease of). */
+  readonly #exclusive: boolean;
 
-  constructor(source: StreamSub<boolean>, deps: LoopDeps) {
+  constructor(source: StreamSub<boolean>, deps: LoopDeps, exclusive = false) {
     super(deps);
     this.#source = source;
+    this.#exclusive = exclusive && source.group !== undefined && !source.noAck;
     this.name = source.name;
     this.dedicated = source.dedicatedConnection;
     this.#messageSource = { kind: 'stream', name: source.name };
@@ -143,7 +146,11 @@ export class StreamSubscriber extends ReadLoop {
   }
 
   protected readCount(capacity: number): number {
-    return this.#source.batch ? this.#source.maxRecords : Math.min(this.#source.maxRecords, capacity);
+    return this.#source.batch || this.#exclusive ? this.#source.maxRecords : Math.min(this.#source.maxRecords, capacity);
+  }
+
+  protected override get readsAhead(): boolean {
+    return this.#exclusive;
   }
 
   protected override get drained(): boolean {

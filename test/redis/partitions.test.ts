@@ -80,6 +80,16 @@ describe.each(targets)('partitioned streams on $name', ({ makeBroker, rawClient 
     await eventually(() => nothingPending(rawClient(), name, 2), undefined, 'every entry acknowledged');
   });
 
+  it('a publisher object sends to the partition of the key given per publish', async () => {
+    const name = uid('publisher');
+    const broker = makeBroker();
+    const publisher = broker.publisher(new StreamSub(name, { partitions: 4 }));
+    await broker.connect();
+    await publisher.publish({ n: 1 }, { key: 'customer-7' });
+    const raw = rawClient();
+    expect(await raw.xlen(partitionKey(name, partitionOf('customer-7', 4)))).toBe(1);
+  });
+
   it('publishes without a key take turns over the partitions', async () => {
     const name = uid('turns');
     const broker = makeBroker();

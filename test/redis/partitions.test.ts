@@ -80,6 +80,37 @@ describe.each(targets)('partitioned streams on $name', ({ makeBroker, rawClient 
     await eventually(() => nothingPending(rawClient(), name, 2), undefined, 'every entry acknowledged');
   });
 
+  it('a batch subscriber gets batches of one partition each, keys in order', async () => {
+    const name = uid('batches');
+    const broker = makeBroker();
+    const target = new StreamSub(name, { partitions: 2 });
+    for (let seq = 0; seq < 40; seq += 1) await broker.publish({ key: `k${seq % 6}`, seq }, { stream: target, key: `k${seq % 6}` });
+    const batches = new Inbox<Order[]>();
+    broker.subscriber(new StreamSub(name, { partitions: 2, group: 'g', consumer: 'c', lastId: '0', batch: true, maxRecords: 10 }), (orders: Order[]) => batches.push(orders));
+    await broker.start();
+    await batches.until((all) => all.flat().length >= 40);
+    for (const batch of batches.items) expect(new Set(batch.map((order) => partitionOf(order.key, 2))).size).toBe(1);
+    for (const seqs of perKey(batches.items.flat()).values()) expect(ascending(seqs)).toBe(true);
+    expect(batches.items.flat()).toHaveLength(40);
+  });
+
+  it('a message nacked on its last allowed delivery is dead-lettered into its partition’s stream', async () => {
+    const name = uid('spent');
+    const broker = makeBroker();
+    const deliveries = new Inbox<number>();
+    const source = new StreamSub(name, { partitions: 2, group: 'g', consumer: 'c', minIdleTime: 50, maxDeliveries: 2, deadLetter: 'dlq' });
+    broker.subscriber(source, async (_order: Order, msg: Message) => {
+      deliveries.push(msg.deliveryCount ?? 1);
+      await msg.nack();
+    });
+    await broker.start();
+    await broker.publish({ key: 'k1', seq: 0 }, { stream: new StreamSub(name, { partitions: 2 }), key: 'k1' });
+    expect(await deliveries.take(2)).toEqual([1, 2]);
+    const raw = rawClient();
+    await eventually(async () => (await raw.xlen(`${source.partition(partitionOf('k1', 2))}:dlq`)) === 1, undefined, 'the dead letter');
+    await eventually(() => nothingPending(raw, name, 2), undefined, 'the entry acknowledged away');
+  });
+
   it('a publisher object sends to the partition of the key given per publish', async () => {
     const name = uid('publisher');
     const broker = makeBroker();

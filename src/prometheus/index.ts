@@ -4,10 +4,11 @@
  * dependency) and a registry the application exposes.
  * @packageDocumentation
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { ControlFlowError } from '../core/errors.js';
 import type { Message } from '../core/message.js';
 import type { Middleware, PublishCommand, Settlement } from '../core/middleware.js';
+import { LeanHistogram, type Observer } from './histogram.js';
 
 /** Options of {@link RedisPrometheusMiddleware}. */
 export interface RedisPrometheusOptions {
@@ -34,13 +35,13 @@ interface Metrics {
   /** Run before any of these metrics is read (their `collect`). */
   flushers: Set<() => void>;
   received: Counter;
-  receivedSize: Histogram;
+  receivedSize: LeanHistogram;
   inProcess: Gauge;
   processed: Counter;
-  processedDuration: Histogram;
+  processedDuration: LeanHistogram;
   processedExceptions: Counter;
   published: Counter;
-  publishedDuration: Histogram;
+  publishedDuration: LeanHistogram;
   publishedExceptions: Counter;
 }
 
@@ -166,10 +167,6 @@ export class RedisPrometheusMiddleware implements Middleware {
 
 const PROCESSED_STATUSES = ['acked', 'nacked', 'rejected', 'skipped', 'error'] as const;
 
-interface Observer {
-  observe(value: number): void;
-}
-
 interface HandlerMetrics {
   readonly labels: Readonly<Record<string, string>>;
   /** Counted since the last scrape. */
@@ -210,8 +207,8 @@ function createMetrics(registry: Registry, prefix: string, base: readonly string
   const existing = <T>(name: string): T | undefined => registry.getSingleMetric(name) as T | undefined;
   const counter = (name: string, help: string, labelNames: string[]): Counter =>
     existing<Counter>(name) ?? new Counter({ name, help, labelNames, registers: [registry], collect });
-  const histogram = (name: string, help: string, labelNames: string[], buckets: readonly number[]): Histogram =>
-    existing<Histogram>(name) ?? new Histogram({ name, help, labelNames, buckets: [...buckets], registers: [registry] });
+  const histogram = (name: string, help: string, labelNames: string[], buckets: readonly number[]): LeanHistogram =>
+    existing<LeanHistogram>(name) ?? new LeanHistogram(registry, name, help, labelNames, buckets);
   const gauge = (name: string, help: string, labelNames: string[]): Gauge => existing<Gauge>(name) ?? new Gauge({ name, help, labelNames, registers: [registry], collect });
   return {
     flushers,

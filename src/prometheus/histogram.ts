@@ -55,6 +55,8 @@ export class LeanHistogram {
     let series: Series | undefined;
     return {
       observe: (value: number): void => {
+        // What prom-client would refuse with a throw: never a NaN sum for good.
+        if (!Number.isFinite(value)) return;
         // Reset (registry.resetMetrics) drops every series, as prom-client does; the next observe starts a new one.
         if (series === undefined || series.dropped) series = this.#seriesOf(key, labels);
         let index = 0;

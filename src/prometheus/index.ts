@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { ControlFlowError } from '../core/errors.js';
+import { ControlFlowError, OptionError } from '../core/errors.js';
 import type { Message } from '../core/message.js';
 import type { Middleware, PublishCommand, Settlement } from '../core/middleware.js';
 import { LeanHistogram, type Observer } from './histogram.js';
@@ -69,6 +69,9 @@ export class RedisPrometheusMiddleware implements Middleware {
 
   constructor(options: RedisPrometheusOptions) {
     const prefix = options.metricsPrefix ?? 'faststream';
+    if (options.customLabels !== undefined && 'le' in options.customLabels) {
+      throw new OptionError('customLabels', options.customLabels, 'labels other than `le` (the bucket label of every histogram)');
+    }
     this.#base = { ...options.customLabels, app_name: options.appName ?? prefix };
     this.#metrics = createMetrics(options.registry, prefix, Object.keys(this.#base), options.receivedMessagesSizeBuckets ?? SIZE_BUCKETS);
     this.#flushers = this.#metrics.flushers;

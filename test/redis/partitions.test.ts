@@ -121,6 +121,34 @@ describe.each(targets)('partitioned streams on $name', ({ makeBroker, rawClient 
     expect(await raw.xlen(partitionKey(name, partitionOf('customer-7', 4)))).toBe(1);
   });
 
+  it('stop() leaves what a partition read ahead pending, and the next owner runs it in order', async () => {
+    const name = uid('handover');
+    const target = new StreamSub(name, { partitions: 1 });
+    const source = (consumer: string) => new StreamSub(name, { partitions: 1, group: 'g', consumer, maxRecords: 20 });
+    const first = makeBroker();
+    const started = new Inbox<number>();
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    first.subscriber(source('first'), async (order: Order) => {
+      started.push(order.seq);
+      await gate; // the first message holds the only worker while the rest arrive
+    });
+    await first.start();
+    await first.publish({ key: 'k', seq: 0 }, { stream: target, key: 'k' });
+    expect(await started.next()).toBe(0);
+    for (let seq = 1; seq <= 10; seq += 1) await first.publish({ key: 'k', seq }, { stream: target, key: 'k' });
+    const stopping = first.stop();
+    release();
+    await stopping;
+    expect(started.items).toEqual([0]);
+
+    const next = makeBroker();
+    const got = new Inbox<number>();
+    next.subscriber(source('next'), (order: Order) => got.push(order.seq));
+    await next.start();
+    expect(await got.take(10)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+  });
+
   it('publishes without a key take turns over the partitions', async () => {
     const name = uid('turns');
     const broker = makeBroker();

@@ -33,3 +33,23 @@ describe('LeanHistogram', () => {
     );
   });
 });
+
+describe('RedisPrometheusMiddleware options', () => {
+  it('refuse an `le` custom label, which every histogram bucket uses', async () => {
+    const { RedisPrometheusMiddleware } = await import('../../src/prometheus/index.js');
+    expect(() => new RedisPrometheusMiddleware({ registry: new Registry(), customLabels: { le: 'x' } })).toThrow(/customLabels/);
+  });
+
+  it('leave out values prom-client would refuse, instead of a NaN sum for good', async () => {
+    const native = new Registry();
+    const lean = new Registry();
+    const theirs = new Histogram({ name: 'h', help: 'h', labelNames: ['a'], buckets: BUCKETS, registers: [native] }).labels({ a: 'x' });
+    const ours = new LeanHistogram(lean, 'h', 'h', ['a'], BUCKETS).labels({ a: 'x' });
+    theirs.observe(0.2);
+    ours.observe(0.2);
+    expect(() => theirs.observe(Number.NaN)).toThrow();
+    ours.observe(Number.NaN);
+    ours.observe(Number.POSITIVE_INFINITY);
+    expect(await lean.metrics()).toBe(await native.metrics());
+  });
+});

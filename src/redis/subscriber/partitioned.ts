@@ -137,10 +137,11 @@ export class PartitionedSubscriber implements RuntimeSubscriber {
       this.#balanced = false;
       return;
     }
+    const held = new Set(changes.filter((_, i) => applied[i]).map((change) => change.partition));
+    // Known even when nothing is opened below, so that stop() drops them.
+    this.#held = held;
     // A renewal that took so long that the fence is due counts as none: the fence stops the readers.
     if (!this.#arm(started + lease) || !this.#running) return;
-    const held = new Set(changes.filter((_, i) => applied[i]).map((change) => change.partition));
-    this.#held = held;
     const lost = [...this.#wanted].filter((index) => !held.has(index));
     if (lost.length > 0) {
       this.#deps.logger.warn({ subscriber: this.name }, `Lost the leases of partitions ${lost.join(', ')} (they expired): stopped reading them.`);
@@ -232,7 +233,8 @@ export class PartitionedSubscriber implements RuntimeSubscriber {
     this.#close(index, this.#gracefulTimeout);
     this.#step(index, async () => {
       try {
-        if (this.#running) await this.#store!.write(this.#member, this.#source.leaseTime, [{ op: 'drop', partition: index }]);
+        // Dropped even while stopping (stop() waits for this step), so the next owner need not wait for it to expire.
+        await this.#store!.write(this.#member, this.#source.leaseTime, [{ op: 'drop', partition: index }]);
         this.#held.delete(index);
       } finally {
         this.#releasing.delete(index);

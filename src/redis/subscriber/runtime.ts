@@ -317,6 +317,16 @@ export abstract class ReadLoop implements RuntimeSubscriber {
     const ticket = this.#ticket;
     if (!ticket) return true;
     if (!(await settlesWithin(ticket.close(), Math.max(0, deadline - Date.now())))) return false;
+    if (this.readsAhead) {
+      // A lane may have read up to maxRecords for a reader that reads ahead: they stay pending
+      // for whoever reads the partition next, instead of running one by one past the stop.
+      try {
+        ticket.take(Number.MAX_SAFE_INTEGER);
+      } catch {
+        // a failed shared read took nothing
+      }
+      return true;
+    }
     for (;;) {
       let rest: Message[];
       try {

@@ -52,7 +52,9 @@ export class StreamSubscriber extends ReadLoop {
   constructor(source: StreamSub<boolean>, deps: LoopDeps, exclusive = false) {
     super(deps);
     this.#source = source;
-    this.#exclusive = exclusive && source.group !== undefined && !source.noAck;
+    // Not with maxDeliveries: an entry read ahead and left unstarted (the partition handed over)
+    // would count a delivery no handler saw, and run out its limit.
+    this.#exclusive = exclusive && source.group !== undefined && !source.noAck && source.maxDeliveries === undefined;
     this.name = source.name;
     this.dedicated = source.dedicatedConnection;
     this.#messageSource = { kind: 'stream', name: source.name };

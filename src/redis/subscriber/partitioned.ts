@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { StreamSub } from '../sources.js';
 import { plan, RedisLeaseStore, type LeaseChange, type LeaseStore } from './leases.js';
 import type { LoopDeps, RuntimeSubscriber } from './runtime.js';
-import { StreamSubscriber } from './stream.js';
+import { createGroup, StreamSubscriber } from './stream.js';
 
 /** Runs the partitions of one partitioned StreamSub this instance holds. */
 export class PartitionedSubscriber implements RuntimeSubscriber {
@@ -75,7 +75,7 @@ export class PartitionedSubscriber implements RuntimeSubscriber {
       return;
     }
     // Every partition's group exists from now on, owned or not: nothing written meanwhile is skipped.
-    if (this.#source.declare) await Promise.all(all.map((index) => this.#createGroup(this.#source.partition(index))));
+    if (this.#source.declare) await Promise.all(all.map((index) => createGroup(this.#deps.strategy.commands, this.#source.partitionSource(index))));
     this.#running = true;
     this.#round = this.#balance();
     await this.#round;
@@ -258,12 +258,5 @@ export class PartitionedSubscriber implements RuntimeSubscriber {
       }
       cursor = String(reply[0]);
     } while (cursor !== '0-0');
-  }
-
-  async #createGroup(key: string): Promise<void> {
-    const args = ['CREATE', key, this.#source.group!, this.#source.lastId, 'MKSTREAM'];
-    await this.#deps.strategy.commands.send('XGROUP', key, args).catch((error: unknown) => {
-      if (!(error as Error).message.startsWith('BUSYGROUP')) throw error;
-    });
   }
 }

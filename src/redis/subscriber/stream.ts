@@ -1,7 +1,7 @@
 import { DecodeError, GroupNotFoundError, SetupError, ValidationError } from '../../core/errors.js';
 import { Message, type MessageSource, type Settler } from '../../core/message.js';
 import { instantiate, middlewaresOf, type Middleware, type MiddlewareLike } from '../../core/middleware.js';
-import type { BlockingConnection } from '../connection/strategy.js';
+import type { BlockingConnection, CommandClient } from '../connection/strategy.js';
 import { withHashTag } from '../hashtag.js';
 import type { AckBatcher } from '../producer/acks.js';
 import type { DeadEntry, DeadLetterReason, DeadLetterRoute } from '../producer/dead-letter.js';
@@ -276,28 +276,36 @@ export class StreamSubscriber extends ReadLoop {
     });
   }
 
-  async #createGroup(): Promise<void> {
-    const group = this.#group!;
-    const args = ['CREATE', this.name, group.name, this.#source.lastId, ...(this.#source.declare ? ['MKSTREAM'] : [])];
-    try {
-      await this.deps.strategy.commands.send('XGROUP', this.name, args);
-    } catch (error) {
-      const message = (error as Error).message;
-      if (message.startsWith('BUSYGROUP')) return;
-      if (!this.#source.declare && message.includes('requires the key to exist')) {
-        throw new SetupError(
-          `Stream "${this.name}" does not exist and \`declare\` is false on its StreamSub, so group "${group.name}" cannot be created. ` +
-            'Create the stream first or set `declare: true`.',
-          { cause: error },
-        );
-      }
-      throw error;
-    }
+  #createGroup(): Promise<void> {
+    return createGroup(this.deps.strategy.commands, this.#source);
   }
 
   async #lastEntryId(): Promise<string> {
     const last = (await this.deps.strategy.commands.send('XREVRANGE', this.name, [this.name, '+', '-', 'COUNT', 1])) as Array<[string]>;
     return last[0] ? String(last[0][0]) : '0-0';
+  }
+}
+
+/**
+ * XGROUP CREATE for a StreamSub's group at its `lastId` (with MKSTREAM when it declares); a group
+ * that exists already is fine.
+ */
+export async function createGroup(commands: CommandClient, source: StreamSub<boolean>): Promise<void> {
+  const { name, group, lastId, declare } = source;
+  const args = ['CREATE', name, group!, lastId, ...(declare ? ['MKSTREAM'] : [])];
+  try {
+    await commands.send('XGROUP', name, args);
+  } catch (error) {
+    const message = (error as Error).message;
+    if (message.startsWith('BUSYGROUP')) return;
+    if (!declare && message.includes('requires the key to exist')) {
+      throw new SetupError(
+        `Stream "${name}" does not exist and \`declare\` is false on its StreamSub, so group "${group!}" cannot be created. ` +
+          'Create the stream first or set `declare: true`.',
+        { cause: error },
+      );
+    }
+    throw error;
   }
 }
 

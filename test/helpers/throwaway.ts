@@ -23,6 +23,23 @@ export function startRedis(port: number): void {
   execFileSync('bash', [join(root, 'scripts/redis-node.sh'), 'plain', String(port)]);
 }
 
+/**
+ * Returns once the server on `port` answers PING: `redis-server --daemonize yes` returns when it has
+ * forked, before it listens (longer still when it first loads an append-only file).
+ */
+export function waitForPing(port: number): void {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let attempt = 0; attempt < 100; attempt += 1) {
+    try {
+      if (execFileSync('redis-cli', ['-p', String(port), 'PING'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).includes('PONG')) return;
+    } catch {
+      // Not listening yet.
+    }
+    Atomics.wait(pause, 0, 0, 50);
+  }
+  throw new Error(`redis-server on port ${port} does not answer PING 5 s after it was started`);
+}
+
 /** The pid file redis-server writes for `port` (redis-node.sh's and the tests' own). */
 export function pidFile(port: number): string {
   return join(DIR, `redis-${port}.pid`);

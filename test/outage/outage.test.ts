@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NotConnectedError, RedisBroker, StreamSub } from '../../src/index.js';
-import { freePort, killRedis, pidFile, startRedis } from '../helpers/throwaway.js';
+import { freePort, killRedis, pidFile, startRedis, waitForPing } from '../helpers/throwaway.js';
 import { Inbox } from '../helpers/wait.js';
 
 const started: number[] = [];
@@ -55,6 +55,7 @@ describe('a Redis restart (AOF, appendfsync always) while a stream group consume
       '--appendonly', 'yes', '--appendfsync', 'always', '--pidfile', pidFile(port), '--logfile', join(dir, 'redis.log'),
     ]);
     started.push(port);
+    waitForPing(port);
   }
 
   it('processes every publish that resolved, stranding nothing in the pending list', async () => {

@@ -28,14 +28,13 @@ export function startRedis(port: number): void {
  * forked, before it listens (longer still when it first loads an append-only file).
  */
 export function waitForPing(port: number): void {
-  const pause = new Int32Array(new SharedArrayBuffer(4));
   for (let attempt = 0; attempt < 100; attempt += 1) {
     try {
       if (execFileSync('redis-cli', ['-p', String(port), 'PING'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).includes('PONG')) return;
     } catch {
       // Not listening yet.
     }
-    Atomics.wait(pause, 0, 0, 50);
+    pauseSync(50);
   }
   throw new Error(`redis-server on port ${port} does not answer PING 5 s after it was started`);
 }
@@ -56,12 +55,16 @@ export function killRedis(port: number): void {
   }
   // A restart on the same port right after must not find the old process still holding it. A
   // zombie (dead, not yet reaped by its parent, here the machine's init) holds nothing any more.
-  const pause = new Int32Array(new SharedArrayBuffer(4));
   for (let attempt = 0; attempt < 500; attempt += 1) {
     if (!alive(pid)) return;
-    Atomics.wait(pause, 0, 0, 10);
+    pauseSync(10);
   }
   throw new Error(`redis-server ${pid} on port ${port} still runs 5 s after SIGKILL`);
+}
+
+/** Blocks the thread for `ms` (these helpers run synchronously, between a test's awaits). */
+function pauseSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 /** Whether `pid` runs: exists and is not a zombie. */

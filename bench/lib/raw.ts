@@ -17,7 +17,7 @@ function publisher(s: Scenario, client: Client, key: string, body: Record<string
 }
 
 /** Starts the consuming loops; `stop()` ends them. */
-function consume(s: Scenario, key: string, onItems: (items: Buffer[]) => void): { ready: Promise<void>; stop: () => Promise<void> } {
+function consume(s: Scenario, key: string, onItems: (items: Buffer[]) => void | Promise<unknown>): { ready: Promise<void>; stop: () => Promise<void> } {
   let running = true;
   const clients: Client[] = [];
   const loops: Array<Promise<void>> = [];
@@ -25,7 +25,8 @@ function consume(s: Scenario, key: string, onItems: (items: Buffer[]) => void): 
   if (s.dest === 'channel') {
     const sub = rawClient(s.topology, { autoPipelining: false });
     clients.push(sub);
-    sub.on('messageBuffer', (_c: Buffer, data: Buffer) => onItems([data]));
+    // Pushed: nothing to read again, so nothing waits for a publish.
+    sub.on('messageBuffer', (_c: Buffer, data: Buffer) => void onItems([data]));
     ready = sub.subscribe(key).then(() => undefined);
   } else if (s.dest.startsWith('list')) {
     const client = rawClient(s.topology, { autoPipelining: false, blocking: true });
@@ -34,11 +35,14 @@ function consume(s: Scenario, key: string, onItems: (items: Buffer[]) => void): 
       while (running) {
         const popped = await client.lpopBuffer(key, s.batch);
         if (popped && popped.length > 0) {
-          onItems(popped);
+          // A callback that publishes (ping-pong) is waited for before the next read, as a handler's is.
+          const publishing = onItems(popped);
+          if (publishing) await publishing;
           continue;
         }
         const first = await client.blpopBuffer(key, 0.1);
-        if (first) onItems([first[1]]);
+        const publishing = first ? onItems([first[1]]) : undefined;
+        if (publishing) await publishing;
       }
     })());
   } else {
@@ -54,7 +58,8 @@ function consume(s: Scenario, key: string, onItems: (items: Buffer[]) => void): 
             : await client.xreadBuffer('COUNT', s.batch, 'BLOCK', 100, 'STREAMS', key, last);
           const entries = (reply as Array<[Buffer, Array<[Buffer, Buffer[]]>]> | null)?.[0]?.[1] ?? [];
           if (entries.length === 0) continue;
-          onItems(entries.map(([, fields]) => fields[1]!));
+          const publishing = onItems(entries.map(([, fields]) => fields[1]!));
+          if (publishing) await publishing;
           const ids = entries.map(([id]) => id);
           if (group) await client.xack(key, 'g', ...ids);
           else last = String(ids[ids.length - 1]);
@@ -122,7 +127,8 @@ export async function pingPong(s: Scenario, key: string): Promise<Result> {
   const consumer = consume({ ...s, batch: 1, consumers: 1 }, key, (items) => {
     for (const item of items) latency.add((JSON.parse(item.toString()) as Body).t);
     done.tick(items.length);
-    if (done.count < s.messages) void send();
+    // As redstream's handler does: the loop reads again once its publish is answered.
+    return done.count < s.messages ? send() : undefined;
   });
   if (s.dest.startsWith('stream-group')) await client.xgroup('CREATE', key, 'g', '0', 'MKSTREAM');
   await consumer.ready;

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ListSub, StreamSub } from '../../src/index.js';
+import { doorbellOf } from '../../src/redis/hashtag.js';
 import { fixtureBytes } from '../helpers/fixtures.js';
 import { realTargets, recordingLogger, uid, type RawClient } from '../helpers/redis.js';
 import { eventually, Inbox } from '../helpers/wait.js';
@@ -100,6 +101,39 @@ describe.each(realTargets)('connections on $name', ({ name, makeBroker, rawClien
     await raw.rpush(`${base}:l11`, fixtureBytes('list-str.hex'));
     const items = await got.take(3);
     expect(items.sort()).toEqual([`${base}:r3:${ids[1]}`, `${base}:s7:${ids[0]}`, 'list:hello'].sort());
+  });
+
+  it('a reader busy for a long row of reads, then idle, is woken by the next write', async () => {
+    // No poll within the test: on a cluster only a doorbell can wake an idle reader.
+    const broker = makeBroker({ foreignPollInterval: 60_000 });
+    const base = uid('busy');
+    const keys = { plain: `${base}:r`, group: `${base}:g`, list: `${base}:l` };
+    const raw = rawClient();
+    // How many subscribe to a key's doorbell (cluster): a busy reader lets its doorbell go.
+    const ringing = async (key: string): Promise<number> => {
+      let count = 0;
+      for (const node of 'nodes' in raw ? raw.nodes('master') : []) count += Number(((await node.call('PUBSUB', 'SHARDNUMSUB', doorbellOf(key)!)) as [string, number])[1]);
+      return count;
+    };
+    const got = new Inbox<string>();
+    const handler = (key: string) => async (body: string) => {
+      // Mid-row (read one at a time, 40 waiting): the reader is busy and needs no doorbell.
+      if (body === '30' && name === 'cluster') await eventually(async () => (await ringing(key)) === 0, 10_000, `the doorbell of "${key}" let go`);
+      got.push(`${key} ${body}`);
+    };
+    broker.subscriber(new StreamSub(keys.plain, { lastId: '0', maxRecords: 1 }), handler(keys.plain));
+    broker.subscriber(new StreamSub(keys.group, { group: 'g', consumer: 'c', lastId: '0', maxRecords: 1 }), handler(keys.group));
+    broker.subscriber(new ListSub(keys.list, { maxRecords: 1 }), handler(keys.list));
+    for (let i = 0; i < 40; i += 1) {
+      await Promise.all([broker.publish(String(i), { stream: keys.plain }), broker.publish(String(i), { stream: keys.group }), broker.publish(String(i), { list: keys.list })]);
+    }
+    await broker.start();
+    await got.until((items) => items.length === 120, 20_000, () => `the 120 written before start consumed (${got.items.length} so far)`);
+    // Idle again, each has its doorbell back before it waits.
+    if (name === 'cluster') await eventually(async () => (await Promise.all(Object.values(keys).map(ringing))).every((n) => n === 1), 10_000, 'every doorbell taken back');
+    await Promise.all([broker.publish('last', { stream: keys.plain }), broker.publish('last', { stream: keys.group }), broker.publish('last', { list: keys.list })]);
+    await got.until((items) => items.length === 123, 20_000, () => `the writes after the idle readers woke them (${got.items.length - 120} of 3)`);
+    expect(got.items.slice(120).sort()).toEqual(Object.values(keys).map((key) => `${key} last`).sort());
   });
 
   it('a subscriber with every worker busy and a backlog does not hold up the others sharing its connections', async () => {

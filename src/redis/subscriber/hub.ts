@@ -24,34 +24,55 @@ export class PubSubHub {
     pattern: new Map(),
     sharded: new Map(),
   };
+  /** Subscriptions sent and not confirmed yet. */
+  readonly #pending: Record<SubscriptionKind, Map<string, Promise<void>>> = {
+    channel: new Map(),
+    pattern: new Map(),
+    sharded: new Map(),
+  };
   readonly #client = new Opening<SubscriberClient>();
 
   constructor(strategy: ConnectionStrategy) {
     this.#strategy = strategy;
   }
 
-  /** Subscribes `listener`; the returned function unsubscribes it. */
+  /**
+   * Subscribes `listener` and resolves once Redis confirmed the subscription (one that another
+   * listener started is waited for); the returned function unsubscribes it.
+   */
   async subscribe(kind: SubscriptionKind, name: string, listener: ChannelListener): Promise<() => Promise<void>> {
     const client = await this.#connection();
     const listeners = this.#listeners[kind];
-    let set = listeners.get(name);
-    if (!set) {
-      set = new Set();
-      listeners.set(name, set);
-      try {
-        await client.call(commands[kind][0], name);
-      } catch (error) {
-        listeners.delete(name);
-        throw error;
+    const pending = this.#pending[kind];
+    for (;;) {
+      let set = listeners.get(name);
+      if (!set) {
+        set = new Set();
+        listeners.set(name, set);
+        const confirmed = client.call(commands[kind][0], name).then(() => undefined);
+        pending.set(name, confirmed);
+        try {
+          await confirmed;
+        } catch (error) {
+          if (listeners.get(name) === set) listeners.delete(name);
+          throw error;
+        } finally {
+          if (pending.get(name) === confirmed) pending.delete(name);
+        }
+      } else {
+        // Another listener's subscription on its way: confirmed (or failed) for this one too.
+        await pending.get(name);
       }
+      // Unsubscribed meanwhile (its last listener left): subscribe anew.
+      if (listeners.get(name) !== set) continue;
+      set.add(listener);
+      return async () => {
+        const current = listeners.get(name);
+        if (!current?.delete(listener) || current.size > 0) return;
+        listeners.delete(name);
+        if (client.status === 'ready') await client.call(commands[kind][1], name);
+      };
     }
-    set.add(listener);
-    return async () => {
-      const current = listeners.get(name);
-      if (!current?.delete(listener) || current.size > 0) return;
-      listeners.delete(name);
-      if (client.status === 'ready') await client.call(commands[kind][1], name);
-    };
   }
 
   async close(): Promise<void> {

@@ -344,7 +344,9 @@ export abstract class ReadLoop implements RuntimeSubscriber {
     const since = Date.now();
     this.#readSince = since;
     try {
-      return await this.read(connection, capacity);
+      const messages = await this.read(connection, capacity);
+      this.#ticket?.read(messages.length > 0);
+      return messages;
     } finally {
       if (this.#readSince === since) this.#readSince = 0;
     }

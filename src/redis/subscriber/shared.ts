@@ -64,6 +64,8 @@ export interface Ticket {
    * rings it); in a lane only when no other reader waits there (else joining costs an unblock).
    */
   readonly waitsWhenDrained: boolean;
+  /** A read of the reader's own came back, with something (`found`) or nothing (a busy reader's doorbell is let go). */
+  read(found: boolean): void;
   /** Ends a wait now. */
   wake(): void;
   /** Leaves; a lane command that covers the key is ended first, and what it took stays for take(). */
@@ -112,7 +114,7 @@ export class SharedReads {
   /** Joins `spec.key`'s reader to its lane, or subscribes it to its doorbell; resolves once it would be woken. */
   async join(spec: WaitSpec): Promise<Ticket> {
     await this.#reading.open();
-    if (this.#reading.wakeup === 'doorbell') return DoorbellTicket.join(this.#hub, spec.key, this.#foreignPoll);
+    if (this.#reading.wakeup === 'doorbell') return DoorbellTicket.join(this.#hub, spec.key, this.#foreignPoll, this.#logger);
     const id = laneId(spec.lane);
     let lane = this.#lanes.get(id);
     if (!lane) {
@@ -180,6 +182,10 @@ class LaneTicket implements Ticket {
       if (Number.isFinite(limit)) this.#timer = setTimeout(() => this.wake(), limit);
       this.#lane.armed(this);
     });
+  }
+
+  read(): void {
+    // The lane's command covers only waiting readers: nothing to let go.
   }
 
   take(max: number): unknown[] {
@@ -468,26 +474,55 @@ class Lane {
   }
 }
 
-/** A reader woken by its key's doorbell, and by a poll every `foreignPollInterval` ms. */
+/**
+ * Reads in a row that found something, after which a reader lets its doorbell go: it is busy, and
+ * every write would only push it a ring it does not need. See DoorbellTicket.
+ */
+const BUSY_READS = 16;
+
+/**
+ * A reader woken by its key's doorbell, and by a poll every `foreignPollInterval` ms. The doorbell
+ * is subscribed while the reader may wait. A busy reader (BUSY_READS reads in a row found
+ * something) lets it go: while its reads keep finding something, a wait returns at once and it
+ * reads again, as a ring would have had it do, without the ring. Once a read comes back empty,
+ * its wait subscribes again and reads once more before it really waits, since a write between
+ * that read and the subscription rang nobody.
+ */
 class DoorbellTicket implements Ticket {
+  readonly #hub: PubSubHub;
+  readonly #channel: string | undefined;
   readonly #poll: number;
+  readonly #logger: Logger;
+  readonly #listener: (channel: string, payload: Buffer) => void;
   #rung = false;
   #wakeUp: (() => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** Unsubscribes the doorbell; undefined while it is not subscribed. */
   #unsubscribe: (() => Promise<void>) | undefined;
+  /** Whether the doorbell is subscribed, or on its way to be. */
+  #held = false;
+  /** The last subscribe or unsubscribe, which the next one follows. */
+  #change: Promise<void> = Promise.resolve();
+  /** Reads in a row that found something. */
+  #found = 0;
+  #closed = false;
 
-  private constructor(poll: number) {
+  private constructor(hub: PubSubHub, key: string, poll: number, logger: Logger) {
+    this.#hub = hub;
+    this.#channel = doorbellOf(key);
     this.#poll = poll;
+    this.#logger = logger;
+    const name = Buffer.from(key);
+    this.#listener = (_channel, payload) => {
+      if (payload.equals(name)) this.#ring();
+    };
   }
 
-  static async join(hub: PubSubHub, key: string, poll: number): Promise<DoorbellTicket> {
-    const ticket = new DoorbellTicket(poll);
-    const channel = doorbellOf(key);
-    if (channel !== undefined) {
-      const name = Buffer.from(key);
-      ticket.#unsubscribe = await hub.subscribe('sharded', channel, (_channel, payload) => {
-        if (payload.equals(name)) ticket.#ring();
-      });
+  static async join(hub: PubSubHub, key: string, poll: number, logger: Logger): Promise<DoorbellTicket> {
+    const ticket = new DoorbellTicket(hub, key, poll, logger);
+    if (ticket.#channel !== undefined) {
+      ticket.#held = true;
+      ticket.#unsubscribe = await hub.subscribe('sharded', ticket.#channel, ticket.#listener);
     }
     return ticket;
   }
@@ -497,10 +532,22 @@ class DoorbellTicket implements Ticket {
       this.#rung = false;
       return Promise.resolve();
     }
+    // Busy, without a doorbell: read again, as a ring would have said to.
+    if (!this.#held && this.#found > 0) return Promise.resolve();
     return new Promise((resolve) => {
       this.#wakeUp = resolve;
-      this.#timer = setTimeout(() => this.wake(), Math.min(limit, this.#poll));
+      if (this.#held || this.#channel === undefined) {
+        this.#arm(limit);
+        return;
+      }
+      // Subscribed again, the reader reads once more before it waits; if that fails, it polls.
+      void this.#hold().then((held) => (held ? this.wake() : this.#arm(limit)));
     });
+  }
+
+  read(found: boolean): void {
+    this.#found = found ? this.#found + 1 : 0;
+    if (this.#found >= BUSY_READS && this.#held && !this.#closed && this.#channel !== undefined) this.#release();
   }
 
   take(): unknown[] {
@@ -527,8 +574,44 @@ class DoorbellTicket implements Ticket {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     this.wake();
-    await this.#unsubscribe?.();
+    if (this.#held) this.#release();
+    await this.#change;
+  }
+
+  #arm(limit: number): void {
+    if (this.#wakeUp) this.#timer = setTimeout(() => this.wake(), Math.min(limit, this.#poll));
+  }
+
+  /** Subscribes the doorbell again (after the unsubscribe before it); false if Redis refused. */
+  #hold(): Promise<boolean> {
+    this.#held = true;
+    const held = this.#change.then(async () => {
+      if (this.#closed) return false;
+      this.#unsubscribe = await this.#hub.subscribe('sharded', this.#channel!, this.#listener);
+      return true;
+    });
+    const failed = (error: unknown): boolean => {
+      this.#held = false;
+      this.#logger.warn({ channel: this.#channel, err: error }, `Could not subscribe to doorbell "${this.#channel}": ${(error as Error).message}; polling until the next wait.`);
+      return false;
+    };
+    const outcome = held.catch(failed);
+    this.#change = outcome.then(() => undefined);
+    return outcome;
+  }
+
+  /** Lets the doorbell go (after the subscribe before it). */
+  #release(): void {
+    this.#held = false;
+    this.#rung = false;
+    this.#change = this.#change.then(async () => {
+      const unsubscribe = this.#unsubscribe;
+      this.#unsubscribe = undefined;
+      // A doorbell left subscribed only costs rings that no listener takes.
+      await unsubscribe?.().catch(() => undefined);
+    });
   }
 
   /** A ring while the reader is reading is kept: its read may have left before the write. */

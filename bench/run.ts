@@ -68,17 +68,39 @@ async function main(): Promise<void> {
   const results: Result[] = [];
   const failures: string[] = [];
   const started = Date.now();
+  // A row with rounds runs with its peers, taking turns: the rows it is compared with or that are
+  // compared with it (same id, or a middleware's row and the row without it), same topology and payload.
+  const family = (s: Scenario): string => s.compareTo ?? s.id;
+  const peersOf = (s: Scenario): Scenario[] => chosen.filter((o) => family(o) === family(s) && o.topology === s.topology && o.payload === s.payload);
+  const done = new Set<Scenario>();
   for (const [index, scenario] of chosen.entries()) {
-    const label = `${scenario.id} [${scenario.topology}, ${scenario.payload}, ${scenario.impl}]`;
-    const outcome = await runOne(scenario);
-    if ('error' in outcome) {
-      failures.push(`${label}: ${outcome.error}`);
-      process.stdout.write(`(${index + 1}/${chosen.length}) ${label}: FAILED ${outcome.error}\n`);
-    } else {
-      results.push(outcome);
-      process.stdout.write(`(${index + 1}/${chosen.length}) ${label}: ${fmt(outcome.rate)} msg/s\n`);
+    if (done.has(scenario)) continue;
+    const group = (scenario.rounds ?? 1) > 1 ? peersOf(scenario) : [scenario];
+    const runs = new Map<Scenario, Result[]>(group.map((s) => [s, []]));
+    for (let round = 0; round < (scenario.rounds ?? 1); round += 1) {
+      for (const member of group) {
+        const label = `${member.id} [${member.topology}, ${member.payload}, ${member.impl}]${group.length > 1 || (scenario.rounds ?? 1) > 1 ? ` round ${round + 1}` : ''}`;
+        const outcome = await runOne(member);
+        if ('error' in outcome) {
+          failures.push(`${label}: ${outcome.error}`);
+          process.stdout.write(`(${index + 1}/${chosen.length}) ${label}: FAILED ${outcome.error}\n`);
+        } else {
+          runs.get(member)!.push(outcome);
+          process.stdout.write(`(${index + 1}/${chosen.length}) ${label}: ${fmt(outcome.rate)} msg/s\n`);
+        }
+      }
+    }
+    for (const [member, outcomes] of runs) {
+      done.add(member);
+      const median = [...outcomes].sort((a, b) => a.rate - b.rate)[Math.floor(outcomes.length / 2)];
+      if (!median) continue;
+      const note = outcomes.length > 1 ? `median of ${outcomes.length} runs taking turns with its peers (${outcomes.map((o) => fmt(o.rate)).join(', ')} msg/s)` : undefined;
+      results.push(note ? { ...median, note: [median.note, note].filter(Boolean).join('; ') } : median);
     }
   }
+  // In the order of the scenarios, whichever group ran them.
+  const order = (r: Result): number => chosen.findIndex((s) => s.id === r.scenario && s.topology === r.topology && s.payload === r.payload && (s.impl === 'raw' ? 'raw ioredis' : s.impl) === r.impl);
+  results.sort((a, b) => order(a) - order(b));
   const redis = execFileSync('redis-server', ['--version']).toString().trim();
   const meta = {
     command: `npm run bench${quick ? ' -- --quick' : ''}${only ? ` -- --only "${only}"` : ''}`,

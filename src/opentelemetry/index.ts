@@ -7,6 +7,7 @@
  */
 import {
   context,
+  createNoopMeter,
   isSpanContextValid,
   metrics,
   propagation,
@@ -75,10 +76,15 @@ export class RedisTelemetryMiddleware implements Middleware {
   readonly #publishMessages: Counter | undefined;
   readonly #processMessages: Counter | undefined;
   readonly #attributes = new Map<string, Attributes>();
+  /** Whether the meter records anything (the API's no-op meter, when no SDK was registered before, does not). */
+  readonly #measured: boolean;
 
   constructor(options: RedisTelemetryOptions = {}) {
     this.#tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE);
     const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE);
+    // The API's meters stay what they were made as (there is no proxy as for tracers): one made
+    // no-op records nothing for good, so nothing is timed for it.
+    this.#measured = meter !== createNoopMeter();
     this.#publishDuration = meter.createHistogram('messaging.publish.duration', { unit: 's', description: 'How long publishing one message (or batch) took.' });
     this.#processDuration = meter.createHistogram('messaging.process.duration', { unit: 's', description: 'How long processing one message (or batch) took.' });
     if (options.includeMessagesCounters !== false) {
@@ -105,6 +111,8 @@ export class RedisTelemetryMiddleware implements Middleware {
     const traced = worthActivating(span);
     const active = traced ? trace.setSpan(context.active(), span) : context.active();
     propagation.inject(active, command.headers);
+    // Nothing records it: no span to end, no time to take.
+    if (!traced && !this.#measured) return next(command);
     const started = performance.now();
     const finish = (failure: unknown): void => {
       this.#end(span, failure);
@@ -132,6 +140,9 @@ export class RedisTelemetryMiddleware implements Middleware {
         ...(Array.isArray(message.rawBody) ? { [MessagingAttribute.BATCH_COUNT]: count } : {}),
       });
     }
+    const traced = worthActivating(span);
+    // Nothing records it: no span to end, no time to take.
+    if (!traced && !this.#measured) return next(message);
     const started = performance.now();
     const finish = (failure: unknown): void => {
       this.#end(span, failure);
@@ -142,7 +153,7 @@ export class RedisTelemetryMiddleware implements Middleware {
     // The pipeline passes a `next` that may answer synchronously (allowPlainNext in the constructor).
     let work: unknown;
     try {
-      work = worthActivating(span) ? context.with(trace.setSpan(parent, span), next, undefined, message) : (next as (message: Message) => unknown)(message);
+      work = traced ? context.with(trace.setSpan(parent, span), next, undefined, message) : (next as (message: Message) => unknown)(message);
     } catch (error) {
       finish(error);
       throw error;

@@ -102,22 +102,24 @@ export class RedisPrometheusMiddleware implements Middleware {
     }
   }
 
-  async publishScope(next: (command: PublishCommand) => Promise<unknown>, command: PublishCommand): Promise<unknown> {
+  publishScope(next: (command: PublishCommand) => Promise<unknown>, command: PublishCommand): Promise<unknown> {
     if (command.type === 'reply') return next(command);
     const metrics = this.#destination(command.destination);
     const count = command.batch && Array.isArray(command.body) ? command.body.length : 1;
     const started = performance.now();
-    try {
-      const result = await next(command);
-      metrics.pending.success += count;
-      return result;
-    } catch (error) {
-      metrics.pending.error += count;
-      this.#metrics.publishedExceptions.inc({ ...metrics.labels, exception_type: errorType(error) });
-      throw error;
-    } finally {
-      metrics.duration.observe((performance.now() - started) / 1000);
-    }
+    return next(command).then(
+      (result) => {
+        metrics.pending.success += count;
+        metrics.duration.observe((performance.now() - started) / 1000);
+        return result;
+      },
+      (error: unknown) => {
+        metrics.pending.error += count;
+        metrics.duration.observe((performance.now() - started) / 1000);
+        this.#metrics.publishedExceptions.inc({ ...metrics.labels, exception_type: errorType(error) });
+        throw error;
+      },
+    );
   }
 
   #handler(message: Message): HandlerMetrics {

@@ -10,7 +10,8 @@
  *   reader of its key. One connection per lane, so per distinct group and consumer, not per reader.
  * - doorbells (cluster): redstream's writers ring a sharded Pub/Sub channel in the key's slot after
  *   each write (ClusterStrategy); idle readers also read every `foreignPollInterval` for writers
- *   that ring none (FastStream, redis-cli). No connection beyond the broker's Pub/Sub one.
+ *   that ring none (FastStream, redis-cli). No connection beyond the broker's Pub/Sub one. A busy
+ *   reader lets its doorbell go until its reads come back empty (DoorbellTicket).
  *
  * A reader with `dedicatedConnection` keeps a blocking connection of its own instead.
  */

@@ -9,7 +9,7 @@ import { AckMessage, ControlFlowError, DecodeError, NackMessage, rejectWith, Rej
 import type { Context } from './context.js';
 import { silentLogger, type Logger } from './logger.js';
 import { AckStatus, SETTLED, type Message } from './message.js';
-import { acceptsPlainNext, consumeScopes, instantiate, isThenable, runScopes, type Middleware, type MiddlewareLike, type Settlement, type SubscriberInfo } from './middleware.js';
+import { acceptsPlainNext, allInert, consumeScopes, instantiate, isThenable, runScopes, type Middleware, type MiddlewareLike, type Settlement, type SubscriberInfo } from './middleware.js';
 import { toResponse, type Response } from './response.js';
 import { validate, type StandardSchemaV1 } from './schema.js';
 
@@ -71,7 +71,7 @@ const NO_MIDDLEWARES: readonly Middleware[] = Object.freeze([]);
  * with nothing to send completes synchronously: no promise is made for such a message.
  */
 export function consume(config: ConsumerConfig, message: Message): ConsumeOutcome | Promise<ConsumeOutcome> {
-  if (config.middlewares.length > 0 || config.schema !== undefined || config.ackPolicy === AckPolicy.ACK_FIRST) {
+  if ((config.middlewares.length > 0 && !allInert(config.middlewares)) || config.schema !== undefined || config.ackPolicy === AckPolicy.ACK_FIRST) {
     return consumeThroughMiddlewares(config, message);
   }
   let result: unknown;
@@ -120,8 +120,9 @@ function outcome(config: ConsumerConfig, message: Message, error: unknown, resul
  * plain value. The first promise anything returns makes the rest wait for it.
  */
 function consumeThroughMiddlewares(config: ConsumerConfig, message: Message): ConsumeOutcome | Promise<ConsumeOutcome> {
-  const started = performance.now();
   const middlewares = instantiate(config.middlewares, message, config.subscriber);
+  // Only afterSettled reports how long processing took.
+  const started = hooksOf(middlewares).afterSettled ? performance.now() : 0;
   const run: Run = { config, message, middlewares, started, result: undefined };
   let work: unknown;
   try {

@@ -146,6 +146,30 @@ export function allowPlainNext(middleware: Middleware): void {
   plainNextMiddlewares.add(middleware);
 }
 
+/** Middlewares that may have nothing to do for a while, and the check that says so. */
+const inertChecks = new WeakMap<object, () => boolean>();
+
+/**
+ * Marks a middleware that, while `inert()` holds, does nothing a message or publish could tell
+ * (no record, no header, no change): a pipeline whose middlewares are all inert runs as if it had
+ * none. `inert()` is asked per message and publish, so it must be cheap. For redstream's own
+ * middlewares.
+ * @internal
+ */
+export function skipWhileInert(middleware: Middleware, inert: () => boolean): void {
+  inertChecks.set(middleware, inert);
+}
+
+/** Whether every middleware of a non-empty list is inert now (see {@link skipWhileInert}). @internal */
+export function allInert(middlewares: readonly MiddlewareLike[]): boolean {
+  if (middlewares.length === 0) return false;
+  for (const middleware of middlewares) {
+    const inert = inertChecks.get(middleware);
+    if (!inert?.()) return false;
+  }
+  return true;
+}
+
 /** Whether a bound consume scope was marked with {@link allowPlainNext}. @internal */
 export function acceptsPlainNext(scope: ScopeOf<Message>): boolean {
   return plainNextScopes.has(scope);

@@ -8,9 +8,11 @@
 import {
   context,
   createNoopMeter,
+  INVALID_SPAN_CONTEXT,
   isSpanContextValid,
   metrics,
   propagation,
+  ProxyTracerProvider,
   SpanKind,
   SpanStatusCode,
   trace,
@@ -25,7 +27,7 @@ import {
 } from '@opentelemetry/api';
 import { ControlFlowError } from '../core/errors.js';
 import type { Message } from '../core/message.js';
-import { allowPlainNext, isThenable, type Middleware, type PublishCommand } from '../core/middleware.js';
+import { allowPlainNext, isThenable, skipWhileInert, type Middleware, type PublishCommand } from '../core/middleware.js';
 
 /** Options of {@link RedisTelemetryMiddleware}. */
 export interface RedisTelemetryOptions {
@@ -51,6 +53,8 @@ export const MessagingAttribute = {
 } as const;
 
 const SCOPE = 'redstream';
+/** What a global tracer provider delegates to until an SDK registers one (the API's no-op provider). */
+const NO_SDK = new ProxyTracerProvider().getDelegate();
 /** Destinations whose metric attributes are kept, made once (beyond that, made per use). */
 const MAX_CACHED_DESTINATIONS = 1000;
 
@@ -80,7 +84,8 @@ export class RedisTelemetryMiddleware implements Middleware {
   readonly #measured: boolean;
 
   constructor(options: RedisTelemetryOptions = {}) {
-    this.#tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(SCOPE);
+    const tracerProvider = options.tracerProvider ?? trace.getTracerProvider();
+    this.#tracer = tracerProvider.getTracer(SCOPE);
     const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(SCOPE);
     // The API's meters stay what they were made as (there is no proxy as for tracers): one made
     // no-op records nothing for good, so nothing is timed for it.
@@ -92,6 +97,12 @@ export class RedisTelemetryMiddleware implements Middleware {
       this.#processMessages = meter.createCounter('messaging.process.messages', { unit: '{message}', description: 'Messages processed.' });
     }
     allowPlainNext(this);
+    // No SDK at all (the global tracer provider delegates to the no-op one, the meter is no-op and
+    // the propagator has no fields): nothing to record or carry, so the pipeline runs as if this
+    // middleware were not there. Asked per message: an SDK registered later is used at once.
+    if (!this.#measured && tracerProvider instanceof ProxyTracerProvider) {
+      skipWhileInert(this, () => tracerProvider.getDelegate() === NO_SDK && propagation.fields().length === 0);
+    }
   }
 
   publishScope(next: (command: PublishCommand) => Promise<unknown>, command: PublishCommand): Promise<unknown> {
@@ -209,7 +220,10 @@ function ending<T>(work: Promise<T>, finish: (failure: unknown) => void): Promis
  * trace (no SDK, no incoming traceparent) changes nothing for what runs inside it.
  */
 function worthActivating(span: Span): boolean {
-  return span.isRecording() || isSpanContextValid(span.spanContext());
+  if (span.isRecording()) return true;
+  const spanContext = span.spanContext();
+  // The no-op tracer's span without a parent: known invalid without checking its IDs.
+  return spanContext !== INVALID_SPAN_CONTEXT && isSpanContextValid(spanContext);
 }
 
 /** Reads a message's headers for a propagator, decoding them only when it asks. */

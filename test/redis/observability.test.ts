@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { context, propagation, SpanKind, SpanStatusCode, type Attributes } from '@opentelemetry/api';
+import { context, propagation, SpanKind, SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { MeterProvider, MetricReader, type DataPoint, type Histogram } from '@opentelemetry/sdk-metrics';
@@ -101,6 +101,36 @@ describe.each(targets)('on $name', ({ makeBroker, rawClient }) => {
       });
       expect(await histogramCount('messaging.process.duration', (a) => a['messaging.destination.name'] === stream)).toBe(1);
       expect(await histogramCount('messaging.publish.duration', (a) => a['messaging.destination.name'] === stream)).toBe(1);
+    });
+
+    it('without an SDK stays out of the way, and traces once one is registered, without a new broker', async () => {
+      // No SDK yet: the API's no-op tracer and meter, and no propagator.
+      propagation.disable();
+      const telemetry = new RedisTelemetryMiddleware();
+      const broker = makeBroker({ middlewares: [telemetry] });
+      const stream = uid('otel-late');
+      const got = new Inbox<Message>();
+      broker.subscriber(new StreamSub(stream, { group: 'g', consumer: 'c' }), (_b, msg) => got.push(msg));
+      try {
+        await broker.start();
+        await broker.publish('before', { stream });
+        const before = await got.next();
+        expect(before.body).toBe('before');
+        expect(before.headers['traceparent']).toBeUndefined();
+        // The application registers its SDK after the broker was made.
+        trace.setGlobalTracerProvider(tracerProvider);
+        propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }));
+        await broker.publish('after', { stream });
+        const after = await got.next();
+        const process = await waitForSpan(`${stream} process`);
+        const [publish] = spansNamed(`${stream} publish`);
+        expect(after.headers['traceparent']).toContain(publish!.spanContext().traceId);
+        expect(process.parentSpanContext?.spanId).toBe(publish!.spanContext().spanId);
+        expect(spansNamed(`${stream} process`)).toHaveLength(1);
+      } finally {
+        trace.disable();
+        propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }));
+      }
     });
 
     it('continues a trace a foreign producer started (a FastStream message with traceparent)', async () => {

@@ -9,7 +9,7 @@ import { headerPairs } from '../../core/codec/body.js';
 import { encodeMessage, type OutgoingFields } from '../../core/codec/wire.js';
 import { OptionError, rejectWith } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import { compose, instantiate, publishScopes, type Middleware, type MiddlewareLike, type PublishCommand } from '../../core/middleware.js';
+import { allInert, compose, instantiate, publishScopes, runScopes, type Middleware, type MiddlewareLike, type PublishCommand } from '../../core/middleware.js';
 import type { ConnectionStrategy } from '../connection/strategy.js';
 import { partitionKey, partitionOf } from '../hashtag.js';
 import type { RedisPipeline } from '../pipeline.js';
@@ -196,9 +196,10 @@ export class RedisProducer {
     const { destination, options } = publish;
     const correlationId = options.correlationId ?? this.#host.idGenerator();
     const maxlen = options.maxlen ?? destination.maxlen;
-    // Without publish scopes nothing can change the publish: encode and send, no command object.
-    const scopes = publishScopes(publish.scope ?? instantiate(this.#host.middlewares, undefined));
-    if (scopes.length === 0) {
+    // Without publish scopes (or only inert ones) nothing can change the publish: encode and send, no command object.
+    const middlewares = publish.scope ?? instantiate(this.#host.middlewares, undefined);
+    const scopes = publishScopes(middlewares);
+    if (scopes.length === 0 || allInert(middlewares)) {
       return this.#send(destination, publish.body, publish.batch, { correlationId, replyTo: options.replyTo, headers: options.headers }, maxlen, options.pipeline);
     }
     const command: PublishCommand = {
@@ -211,10 +212,9 @@ export class RedisProducer {
       correlationId,
       replyTo: options.replyTo ?? '',
     };
-    const run = compose(scopes, (cmd: PublishCommand) =>
-      this.#send(destination, cmd.body, cmd.batch, { correlationId: cmd.correlationId, replyTo: cmd.replyTo, headers: cmd.headers }, maxlen, options.pipeline),
-    );
-    return run(command) as Promise<PublishResult | undefined>;
+    const send = (cmd: PublishCommand): Promise<PublishResult | undefined> =>
+      this.#send(destination, cmd.body, cmd.batch, { correlationId: cmd.correlationId, replyTo: cmd.replyTo, headers: cmd.headers }, maxlen, options.pipeline);
+    return runScopes(scopes, send, command) as Promise<PublishResult | undefined>;
   }
 
   /** Encodes the body (every item of a batch), then sends or queues the command. */

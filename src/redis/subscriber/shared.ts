@@ -53,8 +53,9 @@ export interface Ticket {
    * Whether waiting again beats reading now, after taking what a lane read: everything it read
    * was taken, and either its last read brought fewer than it asked for (the key had nothing
    * more), or it asked for one and no other reader waits in the lane (a wait there returns at
-   * once if more is there, and costs one command, as a read would). A full read of more than one
-   * says more is likely there: the reader reads on, with its own count.
+   * once if more is there, and costs one command, as a read would), unless reads before waiting
+   * have lately found something (see LaneTicket). A full read of more than one says more is
+   * likely there: the reader reads on, with its own count.
    */
   readonly idleAgain: boolean;
   /** Whether the lane's last read for this reader brought fewer entries or elements than it asked for. */
@@ -72,6 +73,9 @@ export interface Ticket {
   /** Leaves; a lane command that covers the key is ended first, and what it took stays for take(). */
   close(): Promise<void>;
 }
+
+/** One lane delivery of a single entry or element in this many has its reader read before it waits (see LaneTicket). */
+const READ_PROBE = 16;
 
 /** How long a lane's command may outlive its BLOCK before the lane calls it stalled and reconnects. */
 const STALL_GRACE = 5000;
@@ -145,6 +149,15 @@ class LaneTicket implements Ticket {
   #timer: NodeJS.Timeout | undefined;
   #short = false;
   #asked = 0;
+  /**
+   * Whether, after the lane brought the one entry or element asked for, the reader reads again
+   * before it waits: while such reads find something (a handler that publishes the next message
+   * itself, say) a read costs Redis less than a blocking command and needs no lane. One delivery
+   * in READ_PROBE tries it; the first read that finds nothing goes back to waiting.
+   */
+  #readsFirst = false;
+  #probing = false;
+  #deliveries = 0;
   cursor = '0-0';
   count = 1;
 
@@ -162,7 +175,7 @@ class LaneTicket implements Ticket {
   }
 
   get idleAgain(): boolean {
-    return this.#items.length === 0 && (this.#short || (this.#asked === 1 && this.#lane.waiting.size === 0));
+    return this.#items.length === 0 && (this.#short || (this.#asked === 1 && this.#lane.waiting.size === 0 && !this.#readsFirst && !this.#probing));
   }
 
   get short(): boolean {
@@ -185,8 +198,10 @@ class LaneTicket implements Ticket {
     });
   }
 
-  read(): void {
-    // The lane's command covers only waiting readers: nothing to let go.
+  read(found: boolean): void {
+    if (!this.#readsFirst && !this.#probing) return;
+    this.#readsFirst = found;
+    this.#probing = false;
   }
 
   take(max: number): unknown[] {
@@ -217,6 +232,10 @@ class LaneTicket implements Ticket {
     this.#items.push(...items);
     this.#short = items.length < asked;
     this.#asked = asked;
+    if (asked === 1 && !this.#short) {
+      this.#deliveries += 1;
+      this.#probing = this.#deliveries % READ_PROBE === 0;
+    }
     this.wake();
   }
 

@@ -24,12 +24,8 @@ export class PubSubHub {
     pattern: new Map(),
     sharded: new Map(),
   };
-  /** Subscriptions sent and not confirmed yet. */
-  readonly #pending: Record<SubscriptionKind, Map<string, Promise<void>>> = {
-    channel: new Map(),
-    pattern: new Map(),
-    sharded: new Map(),
-  };
+  /** A name's listeners whose subscription was sent and is not confirmed yet, and its confirmation. */
+  readonly #confirming = new WeakMap<Set<ChannelListener>, Promise<void>>();
   readonly #client = new Opening<SubscriberClient>();
 
   constructor(strategy: ConnectionStrategy) {
@@ -43,25 +39,24 @@ export class PubSubHub {
   async subscribe(kind: SubscriptionKind, name: string, listener: ChannelListener): Promise<() => Promise<void>> {
     const client = await this.#connection();
     const listeners = this.#listeners[kind];
-    const pending = this.#pending[kind];
     for (;;) {
       let set = listeners.get(name);
       if (!set) {
         set = new Set();
         listeners.set(name, set);
         const confirmed = client.call(commands[kind][0], name).then(() => undefined);
-        pending.set(name, confirmed);
+        this.#confirming.set(set, confirmed);
         try {
           await confirmed;
         } catch (error) {
           if (listeners.get(name) === set) listeners.delete(name);
           throw error;
         } finally {
-          if (pending.get(name) === confirmed) pending.delete(name);
+          this.#confirming.delete(set);
         }
       } else {
         // Another listener's subscription on its way: confirmed (or failed) for this one too.
-        await pending.get(name);
+        await this.#confirming.get(set);
       }
       // Unsubscribed meanwhile (its last listener left): subscribe anew.
       if (listeners.get(name) !== set) continue;

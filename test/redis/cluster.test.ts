@@ -2,11 +2,16 @@
  * What only a cluster has: discovery from one URL, keys spread over every master, pipelines across
  * nodes, hash-slot rules. (Everything else runs in the shared suites on both topologies.)
  */
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { decodeEnvelope, encodeMessage } from '../../src/core/codec/index.js';
-import { ListSub, NotConnectedError, OptionError, RedisClusterBroker, SetupError, StreamSub, slotOf, withHashTag } from '../../src/index.js';
+import { ListSub, NotConnectedError, OptionError, PubSub, RedisClusterBroker, SetupError, StreamSub, slotOf, withHashTag } from '../../src/index.js';
+import { ClusterStrategy } from '../../src/redis/connection/cluster.js';
+import { doorbellOf } from '../../src/redis/hashtag.js';
+import { resolveConnection } from '../../src/redis/options.js';
+import { DATA_FIELD } from '../../src/redis/producer/commands.js';
 import { ClusterAdmin } from '../helpers/cluster-admin.js';
-import { clusterTarget, recordingLogger, SINGLE_URL, uid } from '../helpers/redis.js';
+import { CLUSTER_URL, clusterTarget, recordingLogger, SINGLE_URL, uid } from '../helpers/redis.js';
 import { eventually, Inbox } from '../helpers/wait.js';
 
 const { makeBroker, rawClient } = clusterTarget;
@@ -193,5 +198,63 @@ describe('request/reply on a cluster', () => {
     });
     await sub.subscribe(fsChannel);
     expect((await client.request('ping', { channel: fsChannel, timeout: 3000 })).body).toEqual({ pong: true });
+  });
+});
+
+describe('classic Pub/Sub on a cluster', () => {
+  it('is subscribed on the master that owns the channel name\'s slot, where it is published, so messages do not cross the cluster bus', async () => {
+    const broker = makeBroker();
+    const channels = (await keysOnEveryMaster(uid('classic'), 9)).map(({ key, master }) => ({ channel: key, master }));
+    const pattern = `${uid('pattern')}:*`;
+    const got = new Inbox<string>();
+    for (const { channel } of channels) broker.subscriber(channel, (body: string) => got.push(body));
+    broker.subscriber(new PubSub(pattern, { pattern: true }), (body: string) => got.push(body));
+    await broker.start();
+    const masters = (await admin.nodes()).filter((n) => n.role === 'master');
+    for (const { channel, master } of channels) {
+      const counts = await Promise.all(masters.map(async (node) => {
+        const client = new Redis({ host: '127.0.0.1', port: node.port, lazyConnect: true });
+        try {
+          return { port: node.port, count: Number(((await client.call('PUBSUB', 'NUMSUB', channel)) as [string, number])[1]) };
+        } finally {
+          client.disconnect();
+        }
+      }));
+      expect(counts.filter((c) => c.count > 0), channel).toEqual([{ port: master, count: 1 }]);
+    }
+    for (const { channel } of channels) await broker.publish(channel, channel);
+    await broker.publish('p', pattern.replace('*', 'x'));
+    expect((await got.take(10)).sort()).toEqual([...channels.map((c) => c.channel), 'p'].sort());
+  });
+});
+
+describe('doorbells on a cluster', () => {
+  it('a ring that reached nobody hushes the key for a moment; the writes in between are rung for once, at its end', async () => {
+    const hushMs = 1000;
+    const strategy = new ClusterStrategy(resolveConnection(CLUSTER_URL, {}), [], recordingLogger(), hushMs);
+    const key = uid('hush');
+    const bell = doorbellOf(key)!;
+    const listener = new Redis({ host: '127.0.0.1', port: (await admin.masterOf(bell)).port, lazyConnect: true });
+    const rings = new Inbox<number>();
+    listener.on('smessageBuffer', (_channel: Buffer, payload: Buffer) => {
+      if (payload.toString() === key) rings.push(performance.now());
+    });
+    try {
+      await strategy.connect();
+      const write = (): Promise<unknown> => strategy.commands.send('XADD', key, [key, '*', DATA_FIELD, 'x']);
+      await write(); // rings to nobody: hushed
+      await listener.ssubscribe(bell);
+      const hushedWrite = performance.now();
+      await write(); // in the hush: no ring now, one when it ends
+      const late = await rings.next(hushMs * 5);
+      expect(late - hushedWrite).toBeGreaterThan(hushMs / 2);
+      // That ring reached a listener, so the next write rings at once.
+      const written = performance.now();
+      await write();
+      expect((await rings.next(hushMs * 5)) - written).toBeLessThan(hushMs / 2);
+    } finally {
+      listener.disconnect();
+      await strategy.close();
+    }
   });
 });

@@ -6,6 +6,7 @@ import { doorbellOf, sameSlot, slotOf } from '../hashtag.js';
 import type { ConnectionConfig } from '../options.js';
 import { closeClient, execAtomic, nodeOptions, reportErrors } from './client.js';
 import { sendFramed, TickCork, unreachable, type ErrorMapper } from './framed.js';
+import { ClusterSubscriber } from './cluster-pubsub.js';
 import { ReaderConnection } from './reader.js';
 import { refreshSlots, RoutedConnection } from './routed.js';
 import { sendEach, type BlockingConnection, type CommandClient, type ConnectionStrategy, type QueuedCommand, type SharedReading, type SubscriberClient } from './strategy.js';
@@ -13,14 +14,23 @@ import { sendEach, type BlockingConnection, type CommandClient, type ConnectionS
 /** Commands that write to a stream or a list, after which the key's doorbell rings. */
 const WRITES = new Set(['XADD', 'RPUSH', 'LPUSH']);
 
+/**
+ * How long a writer that heard a doorbell ring to no listener rings it no more (ms): writes in
+ * between are rung for once, at the end. A reader that subscribes meanwhile waits that much
+ * longer for its ring, at most; a busy reader (which lets its doorbell go) and a key that nobody
+ * reads through redstream cost Redis one ring per interval instead of one per write.
+ */
+const HUSH_MS = 1;
+
 /** A cluster node to discover the cluster from, besides the broker's own host and port. */
 export type StartupNode = readonly [host: string, port: number];
 
 /**
  * Redis Cluster: one ioredis Cluster (slot-routed, follows MOVED/ASK) for commands, which rings
- * the doorbells after writes; a second Cluster for Pub/Sub (sharded subscribers) and the readers'
- * shared reads; a routed connection per reader with `dedicatedConnection`, to the master owning
- * its key; pipelines split by owning node and sent in parallel.
+ * the doorbells after writes; a second Cluster for sharded Pub/Sub and the readers' shared reads;
+ * classic Pub/Sub on the master of each channel's slot (see ClusterSubscriber); a routed connection
+ * per reader with `dedicatedConnection`, to the master owning its key; pipelines split by owning
+ * node and sent in parallel.
  */
 export class ClusterStrategy implements ConnectionStrategy {
   readonly address: string;
@@ -30,6 +40,7 @@ export class ClusterStrategy implements ConnectionStrategy {
   readonly #logger: Logger;
   readonly #clusters = new Set<Cluster>();
   readonly #readers = new Set<RoutedConnection>();
+  readonly #subscribers = new Set<ClusterSubscriber>();
   readonly #mapError: ErrorMapper;
   #command: Cluster | undefined;
   readonly #listener = new Opening<Cluster>();
@@ -45,11 +56,16 @@ export class ClusterStrategy implements ConnectionStrategy {
   };
   /** Keys whose doorbell rang this tick (one ring per key and tick, however many writes). */
   readonly #rung = new Set<string>();
+  /** Keys whose last ring reached nobody: until when they stay silent, and whether a write since wants a ring. */
+  readonly #hushed = new Map<string, { until: number; owed: boolean }>();
+  #hushTimer: NodeJS.Timeout | undefined;
+  readonly #hushMs: number;
   readonly #reader: ReaderConnection<Cluster>;
   readonly shared: SharedReading;
 
-  constructor(config: ConnectionConfig, startupNodes: readonly StartupNode[], logger: Logger) {
+  constructor(config: ConnectionConfig, startupNodes: readonly StartupNode[], logger: Logger, hushMs = HUSH_MS) {
     this.#config = config;
+    this.#hushMs = hushMs;
     this.#logger = logger;
     // The URL's (or explicit) host and port come first; the rest of the cluster is discovered.
     this.#seeds = [{ host: config.host, port: config.port }, ...startupNodes.map(([host, port]) => ({ host, port }))];
@@ -101,8 +117,11 @@ export class ClusterStrategy implements ConnectionStrategy {
     };
   }
 
-  openSubscriber(): Promise<SubscriberClient> {
-    return this.#listening();
+  async openSubscriber(): Promise<SubscriberClient> {
+    const sharded = await this.#listening();
+    const subscriber = new ClusterSubscriber(sharded, this.#commandCluster(), nodeOptions(this.#config, 'subscriber'), this.#config, this.#logger);
+    this.#subscribers.add(subscriber);
+    return subscriber;
   }
 
   atomicAcross(keys: readonly string[]): boolean {
@@ -125,8 +144,16 @@ export class ClusterStrategy implements ConnectionStrategy {
   }
 
   async close(): Promise<void> {
+    // Rings still owed go out before the connection closes.
+    clearTimeout(this.#hushTimer);
+    const owed = [...this.#hushed].filter(([, hush]) => hush.owed).map(([key]) => key);
+    this.#hushed.clear();
+    const command = this.#command;
+    if (command) await Promise.all(owed.map((key) => this.#ringNow(command, key)));
     const readers = [...this.#readers];
     const clusters = [...this.#clusters];
+    for (const subscriber of this.#subscribers) subscriber.disconnect();
+    this.#subscribers.clear();
     this.#readers.clear();
     this.#clusters.clear();
     this.#command = undefined;
@@ -138,19 +165,50 @@ export class ClusterStrategy implements ConnectionStrategy {
 
   /**
    * Rings `key`'s doorbell (see SharedReading): an SPUBLISH in the key's slot, sent right behind
-   * the write on the same connection, so a reader it wakes finds what was written.
+   * the write on the same connection, so a reader it wakes finds what was written. A ring that
+   * reached no subscriber hushes the key for a moment (see HUSH_MS).
    */
   #ring(cluster: Cluster, key: string): void {
     if (this.#rung.has(key)) return;
+    const hush = this.#hushed.get(key);
+    if (hush) {
+      hush.owed = true;
+      return;
+    }
+    void this.#ringNow(cluster, key);
+  }
+
+  async #ringNow(cluster: Cluster, key: string): Promise<void> {
     const channel = doorbellOf(key);
     if (channel === undefined) return;
     if (this.#rung.size === 0) process.nextTick(() => this.#rung.clear());
     this.#rung.add(key);
-    sendFramed(cluster, 'SPUBLISH', [channel, key], slotOf(key)).catch(() => undefined);
+    const listeners = await sendFramed(cluster, 'SPUBLISH', [channel, key], slotOf(key)).catch(() => undefined);
+    if (listeners === 0 && this.#hushMs > 0 && this.#command === cluster) this.#hush(key);
+  }
+
+  #hush(key: string): void {
+    if (this.#hushed.has(key)) return;
+    this.#hushed.set(key, { until: performance.now() + this.#hushMs, owed: false });
+    this.#hushTimer ??= setTimeout(() => this.#unhush(), this.#hushMs);
+  }
+
+  /** Ends the hushes that are over (the map is in the order they end), ringing where writes came meanwhile. */
+  #unhush(): void {
+    this.#hushTimer = undefined;
+    const now = performance.now();
+    for (const [key, hush] of this.#hushed) {
+      if (hush.until > now) {
+        this.#hushTimer = setTimeout(() => this.#unhush(), hush.until - now);
+        return;
+      }
+      this.#hushed.delete(key);
+      if (hush.owed && this.#command) this.#ring(this.#command, key);
+    }
   }
 
   /**
-   * The Cluster for Pub/Sub (its subscriber connections: one per shard, one classic) and for the
+   * The Cluster for sharded Pub/Sub (its subscriber connections, one per shard) and for the
    * readers' shared reads (its per-node connections, which it otherwise uses only to learn the
    * slot map): one per master besides the command connection, not two.
    */

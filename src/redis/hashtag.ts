@@ -75,6 +75,14 @@ export function doorbellOf(key: string): string | undefined {
 }
 
 /**
+ * How doorbells stay quiet where nobody listens. A writer whose ring reached no subscriber rings
+ * that key no more for `hushMs` (counted from when it sent the ring), and a reader that has just
+ * subscribed to a doorbell waits at most twice that before it reads again, so a write a hushed
+ * writer did not ring waits that long at most. Both sides read it at use time (tests lengthen it).
+ */
+export const doorbellTiming = { hushMs: 1 };
+
+/**
  * The key of partition `index` of the partitioned stream `name`: `{orders:3}`. Each partition has
  * a hash tag of its own, so the partitions of one stream spread over the masters of a cluster,
  * and a name made from it (`{orders:3}:dlq`) shares its slot.

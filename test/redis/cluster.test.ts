@@ -6,12 +6,9 @@ import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { decodeEnvelope, encodeMessage } from '../../src/core/codec/index.js';
 import { ListSub, NotConnectedError, OptionError, PubSub, RedisClusterBroker, SetupError, StreamSub, slotOf, withHashTag } from '../../src/index.js';
-import { ClusterStrategy } from '../../src/redis/connection/cluster.js';
-import { doorbellOf } from '../../src/redis/hashtag.js';
-import { resolveConnection } from '../../src/redis/options.js';
-import { DATA_FIELD } from '../../src/redis/producer/commands.js';
+import { doorbellOf, doorbellTiming } from '../../src/redis/hashtag.js';
 import { ClusterAdmin } from '../helpers/cluster-admin.js';
-import { CLUSTER_URL, clusterTarget, recordingLogger, SINGLE_URL, uid } from '../helpers/redis.js';
+import { clusterTarget, recordingLogger, SINGLE_URL, uid } from '../helpers/redis.js';
 import { eventually, Inbox } from '../helpers/wait.js';
 
 const { makeBroker, rawClient } = clusterTarget;
@@ -229,32 +226,54 @@ describe('classic Pub/Sub on a cluster', () => {
 });
 
 describe('doorbells on a cluster', () => {
-  it('a ring that reached nobody hushes the key for a moment; the writes in between are rung for once, at its end', async () => {
-    const hushMs = 1000;
-    const strategy = new ClusterStrategy(resolveConnection(CLUSTER_URL, {}), [], recordingLogger(), hushMs);
-    const key = uid('hush');
-    const bell = doorbellOf(key)!;
-    const listener = new Redis({ host: '127.0.0.1', port: (await admin.masterOf(bell)).port, lazyConnect: true });
-    const rings = new Inbox<number>();
-    listener.on('smessageBuffer', (_channel: Buffer, payload: Buffer) => {
-      if (payload.toString() === key) rings.push(performance.now());
+  /** The commands the master of `key`'s slot executes from now on that name `names` (MONITOR), in order. */
+  async function watchCommands(key: string, names: readonly string[]): Promise<{ seen: Inbox<string>; stop: () => void }> {
+    const client = new Redis({ host: '127.0.0.1', port: (await admin.masterOf(key)).port, lazyConnect: true });
+    const monitor = await client.monitor();
+    const seen = new Inbox<string>();
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args.some((arg) => names.includes(arg))) seen.push(`${args[0]!.toUpperCase()} ${args.filter((arg) => names.includes(arg)).join(' ')}`);
     });
+    return { seen, stop: () => { monitor.disconnect(); client.disconnect(); } };
+  }
+
+  it('a writer whose ring reached nobody does not ring that key again for a while; other keys still ring', async () => {
+    doorbellTiming.hushMs = 60_000; // so that the hush lasts the whole test
+    const tag = uid('hush');
+    const [key, other] = [`{${tag}}:a`, `{${tag}}:b`];
+    const bell = doorbellOf(key)!;
+    const { seen, stop } = await watchCommands(key, [key, other]);
+    const listener = new Redis({ host: '127.0.0.1', port: (await admin.masterOf(bell)).port, lazyConnect: true });
     try {
-      await strategy.connect();
-      const write = (): Promise<unknown> => strategy.commands.send('XADD', key, [key, '*', DATA_FIELD, 'x']);
-      await write(); // rings to nobody: hushed
+      const writer = makeBroker();
+      await writer.publish('1', { stream: key }); // rings to nobody: hushed
       await listener.ssubscribe(bell);
-      const hushedWrite = performance.now();
-      await write(); // in the hush: no ring now, one when it ends
-      const late = await rings.next(hushMs * 5);
-      expect(late - hushedWrite).toBeGreaterThan(hushMs / 2);
-      // That ring reached a listener, so the next write rings at once.
-      const written = performance.now();
-      await write();
-      expect((await rings.next(hushMs * 5)) - written).toBeLessThan(hushMs / 2);
+      await writer.publish('2', { stream: key }); // hushed: no ring
+      await writer.publish('3', { stream: other }); // rings (and reaches the listener)
+      expect(await seen.take(5)).toEqual([`XADD ${key}`, `SPUBLISH ${key}`, `XADD ${key}`, `XADD ${other}`, `SPUBLISH ${other}`]);
     } finally {
+      doorbellTiming.hushMs = 1;
       listener.disconnect();
-      await strategy.close();
+      stop();
+    }
+  });
+
+  it('a reader reads again by itself soon after it subscribed to its doorbell, for writes a hushed writer did not ring', async () => {
+    doorbellTiming.hushMs = 500;
+    const key = uid('hush');
+    const { seen, stop } = await watchCommands(key, [key]);
+    try {
+      // No poll within the test; this write comes from a writer that never rings (as a hushed one).
+      const reader = makeBroker({ foreignPollInterval: 60_000 });
+      const got = new Inbox<string>();
+      reader.subscriber(new StreamSub(key, { lastId: '$' }), (body: string) => got.push(body));
+      await reader.start();
+      await seen.until((commands) => commands.some((command) => command.startsWith('XREAD ')), 5000, 'the reader\'s first read');
+      await rawClient().xadd(key, '*', '__data__', encodeMessage('unrung', { correlationId: 'c' }));
+      expect(await got.next(10 * doorbellTiming.hushMs)).toBe('unrung');
+    } finally {
+      doorbellTiming.hushMs = 1;
+      stop();
     }
   });
 });

@@ -2,7 +2,7 @@ import { Cluster, type ClusterOptions, type Redis } from 'ioredis';
 import { NotConnectedError, SetupError } from '../../core/errors.js';
 import { Opening } from '../../core/opening.js';
 import type { Logger } from '../../core/logger.js';
-import { doorbellOf, sameSlot, slotOf } from '../hashtag.js';
+import { doorbellOf, doorbellTiming, sameSlot, slotOf } from '../hashtag.js';
 import type { ConnectionConfig } from '../options.js';
 import { closeClient, execAtomic, nodeOptions, reportErrors } from './client.js';
 import { sendFramed, TickCork, unreachable, type ErrorMapper } from './framed.js';
@@ -13,14 +13,6 @@ import { sendEach, type BlockingConnection, type CommandClient, type ConnectionS
 
 /** Commands that write to a stream or a list, after which the key's doorbell rings. */
 const WRITES = new Set(['XADD', 'RPUSH', 'LPUSH']);
-
-/**
- * How long a writer that heard a doorbell ring to no listener rings it no more (ms): writes in
- * between are rung for once, at the end. A reader that subscribes meanwhile waits that much
- * longer for its ring, at most; a busy reader (which lets its doorbell go) and a key that nobody
- * reads through redstream cost Redis one ring per interval instead of one per write.
- */
-const HUSH_MS = 1;
 
 /** A cluster node to discover the cluster from, besides the broker's own host and port. */
 export type StartupNode = readonly [host: string, port: number];
@@ -56,16 +48,13 @@ export class ClusterStrategy implements ConnectionStrategy {
   };
   /** Keys whose doorbell rang this tick (one ring per key and tick, however many writes). */
   readonly #rung = new Set<string>();
-  /** Keys whose last ring reached nobody: until when they stay silent, and whether a write since wants a ring. */
-  readonly #hushed = new Map<string, { until: number; owed: boolean }>();
-  #hushTimer: NodeJS.Timeout | undefined;
-  readonly #hushMs: number;
+  /** Keys whose last ring reached nobody, and until when (performance.now()) they are not rung; oldest first. */
+  readonly #hushed = new Map<string, number>();
   readonly #reader: ReaderConnection<Cluster>;
   readonly shared: SharedReading;
 
-  constructor(config: ConnectionConfig, startupNodes: readonly StartupNode[], logger: Logger, hushMs = HUSH_MS) {
+  constructor(config: ConnectionConfig, startupNodes: readonly StartupNode[], logger: Logger) {
     this.#config = config;
-    this.#hushMs = hushMs;
     this.#logger = logger;
     // The URL's (or explicit) host and port come first; the rest of the cluster is discovered.
     this.#seeds = [{ host: config.host, port: config.port }, ...startupNodes.map(([host, port]) => ({ host, port }))];
@@ -144,12 +133,7 @@ export class ClusterStrategy implements ConnectionStrategy {
   }
 
   async close(): Promise<void> {
-    // Rings still owed go out before the connection closes.
-    clearTimeout(this.#hushTimer);
-    const owed = [...this.#hushed].filter(([, hush]) => hush.owed).map(([key]) => key);
     this.#hushed.clear();
-    const command = this.#command;
-    if (command) await Promise.all(owed.map((key) => this.#ringNow(command, key)));
     const readers = [...this.#readers];
     const clusters = [...this.#clusters];
     for (const subscriber of this.#subscribers) subscriber.disconnect();
@@ -166,45 +150,43 @@ export class ClusterStrategy implements ConnectionStrategy {
   /**
    * Rings `key`'s doorbell (see SharedReading): an SPUBLISH in the key's slot, sent right behind
    * the write on the same connection, so a reader it wakes finds what was written. A ring that
-   * reached no subscriber hushes the key for a moment (see HUSH_MS).
+   * reached no subscriber hushes the key for `doorbellTiming.hushMs`: a busy reader (which lets its
+   * doorbell go) or a key nobody reads through redstream then costs Redis one ring per interval
+   * instead of one per write, and a reader that subscribes meanwhile reads again within the
+   * interval by itself (see DoorbellTicket).
    */
   #ring(cluster: Cluster, key: string): void {
     if (this.#rung.has(key)) return;
-    const hush = this.#hushed.get(key);
-    if (hush) {
-      hush.owed = true;
-      return;
+    if (this.#hushed.size > 0) {
+      const until = this.#hushed.get(key);
+      if (until !== undefined) {
+        if (performance.now() < until) return;
+        this.#hushed.delete(key);
+      }
     }
-    void this.#ringNow(cluster, key);
-  }
-
-  async #ringNow(cluster: Cluster, key: string): Promise<void> {
     const channel = doorbellOf(key);
     if (channel === undefined) return;
     if (this.#rung.size === 0) process.nextTick(() => this.#rung.clear());
     this.#rung.add(key);
-    const listeners = await sendFramed(cluster, 'SPUBLISH', [channel, key], slotOf(key)).catch(() => undefined);
-    if (listeners === 0 && this.#hushMs > 0 && this.#command === cluster) this.#hush(key);
+    const until = performance.now() + doorbellTiming.hushMs;
+    sendFramed(cluster, 'SPUBLISH', [channel, key], slotOf(key)).then(
+      (listeners) => {
+        if (listeners === 0 && this.#command === cluster) this.#hush(key, until);
+      },
+      () => undefined,
+    );
   }
 
-  #hush(key: string): void {
-    if (this.#hushed.has(key)) return;
-    this.#hushed.set(key, { until: performance.now() + this.#hushMs, owed: false });
-    this.#hushTimer ??= setTimeout(() => this.#unhush(), this.#hushMs);
-  }
-
-  /** Ends the hushes that are over (the map is in the order they end), ringing where writes came meanwhile. */
-  #unhush(): void {
-    this.#hushTimer = undefined;
+  #hush(key: string, until: number): void {
     const now = performance.now();
-    for (const [key, hush] of this.#hushed) {
-      if (hush.until > now) {
-        this.#hushTimer = setTimeout(() => this.#unhush(), hush.until - now);
-        return;
-      }
-      this.#hushed.delete(key);
-      if (hush.owed && this.#command) this.#ring(this.#command, key);
+    if (until <= now) return;
+    // Hushes that are over go first (oldest first), so keys written once do not pile up.
+    for (const [hushed, end] of this.#hushed) {
+      if (end > now) break;
+      this.#hushed.delete(hushed);
     }
+    this.#hushed.delete(key);
+    this.#hushed.set(key, until);
   }
 
   /**

@@ -18,7 +18,7 @@
 import type { Logger } from '../../core/logger.js';
 import { settlesWithin } from '../../core/time.js';
 import type { BlockingConnection, ConnectionStrategy, SharedReading } from '../connection/strategy.js';
-import { doorbellOf } from '../hashtag.js';
+import { doorbellOf, doorbellTiming } from '../hashtag.js';
 import type { PubSubHub } from './hub.js';
 import type { ReadReply } from './stream-entries.js';
 import { compareIds } from './stream-entries.js';
@@ -525,6 +525,12 @@ class DoorbellTicket implements Ticket {
   #change: Promise<void> = Promise.resolve();
   /** Reads in a row that found something. */
   #found = 0;
+  /**
+   * Subscribed just now: a writer that rang to nobody before may still be hushed (see
+   * doorbellTiming), so the next wait lasts no longer than two hushes (one, and as long again for
+   * a hushed write still on its way).
+   */
+  #fresh = false;
   #closed = false;
 
   private constructor(hub: PubSubHub, key: string, poll: number, logger: Logger) {
@@ -543,6 +549,7 @@ class DoorbellTicket implements Ticket {
     if (ticket.#channel !== undefined) {
       ticket.#held = true;
       ticket.#unsubscribe = await hub.subscribe('sharded', ticket.#channel, ticket.#listener);
+      ticket.#fresh = true;
     }
     return ticket;
   }
@@ -601,7 +608,10 @@ class DoorbellTicket implements Ticket {
   }
 
   #arm(limit: number): void {
-    if (this.#wakeUp) this.#timer = setTimeout(() => this.wake(), Math.min(limit, this.#poll));
+    if (!this.#wakeUp) return;
+    const fresh = this.#fresh;
+    this.#fresh = false;
+    this.#timer = setTimeout(() => this.wake(), Math.min(limit, this.#poll, fresh ? 2 * doorbellTiming.hushMs : Infinity));
   }
 
   /** Subscribes the doorbell again (after the unsubscribe before it); false if Redis refused. */
@@ -610,6 +620,7 @@ class DoorbellTicket implements Ticket {
     const held = this.#change.then(async () => {
       if (this.#closed) return false;
       this.#unsubscribe = await this.#hub.subscribe('sharded', this.#channel!, this.#listener);
+      this.#fresh = true;
       return true;
     });
     const failed = (error: unknown): boolean => {

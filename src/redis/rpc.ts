@@ -21,9 +21,9 @@ interface Pending {
  * are matched to requests by correlation ID. No SUBSCRIBE/UNSUBSCRIBE per request.
  *
  * On a cluster the inbox also listens with SSUBSCRIBE, and requests carry {@link SHARDED_REPLY}:
- * redstream responders then answer with SPUBLISH, straight to the inbox's shard, instead of a
- * classic PUBLISH that crosses the cluster bus (tens of ms at p99). FastStream responders ignore
- * the header and answer with PUBLISH, which the inbox still receives.
+ * redstream responders then answer with SPUBLISH, which Redis passes only to the inbox's shard,
+ * instead of a classic PUBLISH, which it sends to every node over the cluster bus. FastStream
+ * responders ignore the header and answer with PUBLISH, which the inbox still receives.
  */
 export class ReplyInbox {
   /** The channel replies come back on. */

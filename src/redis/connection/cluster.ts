@@ -152,8 +152,8 @@ export class ClusterStrategy implements ConnectionStrategy {
    * the write on the same connection, so a reader it wakes finds what was written. A ring that
    * reached no subscriber hushes the key for `doorbellTiming.hushMs`: a busy reader (which lets its
    * doorbell go) or a key nobody reads through redstream then costs Redis one ring per interval
-   * instead of one per write, and a reader that subscribes meanwhile reads again within the
-   * interval by itself (see DoorbellTicket).
+   * instead of one per write, and a reader that subscribes meanwhile reads again by itself within
+   * twice the interval (see DoorbellTicket).
    */
   #ring(cluster: Cluster, key: string): void {
     if (this.#rung.has(key)) return;

@@ -49,7 +49,7 @@ export interface ConnectionStrategy {
   readonly address: string;
   /**
    * Whether a requester should also listen on a sharded channel and ask redstream responders to
-   * answer with SPUBLISH (a cluster: a classic PUBLISH crosses the cluster bus).
+   * answer with SPUBLISH (a cluster: a classic PUBLISH is sent to every node over the cluster bus).
    */
   readonly shardedReplies: boolean;
   /** Opens the shared, auto-pipelined command connection; resolves when it is ready. */

@@ -11,7 +11,9 @@
  * - doorbells (cluster): redstream's writers ring a sharded Pub/Sub channel in the key's slot after
  *   each write (ClusterStrategy); idle readers also read every `foreignPollInterval` for writers
  *   that ring none (FastStream, redis-cli). No connection beyond the broker's Pub/Sub one. A busy
- *   reader lets its doorbell go until its reads come back empty (DoorbellTicket).
+ *   reader lets its doorbell go until its reads come back empty (DoorbellTicket); a writer whose
+ *   ring reached nobody skips that key's rings for a moment, so a reader that has just subscribed
+ *   reads again soon by itself (doorbellTiming).
  *
  * A reader with `dedicatedConnection` keeps a blocking connection of its own instead.
  */

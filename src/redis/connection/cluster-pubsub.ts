@@ -12,11 +12,10 @@ type Listener = (...args: Buffer[]) => void;
 
 const UNSUBSCRIBE: Record<string, ClassicKind> = { unsubscribe: 'subscribe', punsubscribe: 'psubscribe' };
 
-/** One node's connection for classic Pub/Sub, and the subscriptions it holds (`kind name`). */
+/** One node's connection for classic Pub/Sub. */
 interface NodeSubscriber {
   readonly address: string;
   readonly ready: Promise<Redis>;
-  readonly held: Set<string>;
 }
 
 /**
@@ -66,7 +65,7 @@ export class ClusterSubscriber implements SubscriberClient {
         return this.#subscribe(command, name);
       case 'unsubscribe':
       case 'punsubscribe':
-        return this.#unsubscribe(UNSUBSCRIBE[command]!, name);
+        return this.#unsubscribe(command, UNSUBSCRIBE[command]!, name);
       default:
         return this.#sharded.call(command, ...args);
     }
@@ -90,23 +89,22 @@ export class ClusterSubscriber implements SubscriberClient {
     const id = `${kind} ${name}`;
     const node = this.#node(this.#ownerOf(name));
     this.#placed.set(id, node);
-    node.held.add(id);
     try {
       return await (await node.ready).call(kind, name);
     } catch (error) {
       if (this.#placed.get(id) === node) this.#placed.delete(id);
-      node.held.delete(id);
       throw error;
     }
   }
 
-  async #unsubscribe(kind: ClassicKind, name: string): Promise<unknown> {
+  async #unsubscribe(command: string, kind: ClassicKind, name: string): Promise<unknown> {
     const id = `${kind} ${name}`;
     const node = this.#placed.get(id);
     this.#placed.delete(id);
-    if (!node?.held.delete(id)) return 0;
+    // Not subscribed, or moving (its connection was lost): nothing to tell Redis.
+    if (!node) return 0;
     const client = await node.ready.catch(() => undefined);
-    return client?.status === 'ready' ? client.call(`${kind === 'subscribe' ? '' : 'p'}unsubscribe`, name) : 0;
+    return client?.status === 'ready' ? client.call(command, name) : 0;
   }
 
   /** The master that owns `name`'s slot, as `host:port` (any master while the slot map is empty). */
@@ -120,7 +118,7 @@ export class ClusterSubscriber implements SubscriberClient {
   #node(address: string): NodeSubscriber {
     const existing = this.#nodes.get(address);
     if (existing) return existing;
-    const node: NodeSubscriber = { address, ready: this.#connect(address), held: new Set() };
+    const node: NodeSubscriber = { address, ready: this.#connect(address) };
     this.#nodes.set(address, node);
     node.ready.catch(() => {
       if (this.#nodes.get(address) === node) this.#nodes.delete(address);
@@ -148,7 +146,7 @@ export class ClusterSubscriber implements SubscriberClient {
     const node = this.#nodes.get(address);
     if (this.#closed || !node) return;
     this.#nodes.delete(address);
-    const moving = [...node.held];
+    const moving = [...this.#placed].filter(([, on]) => on === node).map(([id]) => id);
     if (moving.length === 0) return;
     for (const id of moving) this.#placed.set(id, undefined);
     this.#logger.warn({ node: address, subscriptions: moving.length }, `Pub/Sub connection to ${address} lost; subscribing its ${moving.length} channel(s) again where their slots are now.`);

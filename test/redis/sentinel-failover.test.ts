@@ -4,12 +4,13 @@
  * a publisher publishes throughout; the test prints the interruption and the duplicates.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisSentinelBroker, StreamSub } from '../../src/index.js';
-import { sentinelClient, sentinelOptions, uid } from '../helpers/redis.js';
+import { recordingLogger, sentinelClient, sentinelOptions, uid } from '../helpers/redis.js';
 import { SENTINEL_SETS } from '../helpers/targets.js';
+import { freePort, killRedis, waitForPing } from '../helpers/throwaway.js';
 import { eventually, Inbox } from '../helpers/wait.js';
 
 const set = SENTINEL_SETS['sentinel-chaos'];
@@ -55,6 +56,47 @@ async function ours(port: number, clientName: string): Promise<number> {
   } finally {
     node.disconnect();
   }
+}
+
+/**
+ * A fourth sentinel of the set that never hears of a failover: its ACL user on the nodes may not
+ * use Pub/Sub, where sentinels tell one another, nor reconfigure a node. It goes on naming `master`.
+ */
+async function startLaggingSentinel(master: number): Promise<{ port: number; names: () => Promise<number>; stop: () => void }> {
+  const nodes = [6410, 6411];
+  const user = 'lagging-sentinel';
+  const password = 'lagging-sentinel-secret';
+  for (const port of nodes) execFileSync('redis-cli', ['-p', String(port), 'ACL', 'SETUSER', user, 'reset', 'on', `>${password}`, '-@all', '+ping', '+info', '+role', '+auth', '+client|setname']);
+  const port = await freePort();
+  const conf = `${DIR}/sentinel-${port}.conf`;
+  writeFileSync(
+    conf,
+    [
+      'bind 127.0.0.1',
+      `port ${port}`,
+      'daemonize yes',
+      `dir ${DIR}`,
+      `logfile ${DIR}/redis-${port}.log`,
+      `pidfile ${DIR}/redis-${port}.pid`,
+      `sentinel monitor ${set.masterName} 127.0.0.1 ${master} 2`,
+      `sentinel auth-user ${set.masterName} ${user}`,
+      `sentinel auth-pass ${set.masterName} ${password}`,
+      '',
+    ].join('\n'),
+  );
+  execFileSync('redis-server', [conf, '--sentinel']);
+  waitForPing(port);
+  const client = new Redis({ port, host: '127.0.0.1', protocol: 2, maxRetriesPerRequest: 1 });
+  opened.push(client);
+  return {
+    port,
+    names: async () => Number(((await client.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', set.masterName)) as [string, string])[1]),
+    stop: () => {
+      killRedis(port);
+      rmSync(conf, { force: true });
+      for (const node of nodes) execFileSync('redis-cli', ['-p', String(node), 'ACL', 'DELUSER', user]);
+    },
+  };
 }
 
 /** Both nodes up, one master with its replica online, every sentinel agreeing: as redis:up leaves it. */
@@ -131,13 +173,50 @@ describe('RedisSentinelBroker under failover', () => {
     // Every connection moved: none left on the demoted master.
     await eventually(async () => (await ours(before, run.clientName)) === 0, 10_000, 'no connection left on the demoted master');
     // The command connection, the connection readers share, and the stream's lane.
-    expect(await ours(to, run.clientName)).toBe(3);
+    await eventually(async () => (await ours(to, run.clientName)) === 3, 10_000, 'our three connections on the new master');
     const firstAfter = run.seen.items.find((s) => s.at >= at);
     console.log(
       `SENTINEL FAILOVER: longest pause in consumption ${interruption(run.seen.items)} ms; first message processed ` +
         `${firstAfter ? firstAfter.at - at : '–'} ms after +switch-master; ${run.failed} publishes failed; ${duplicates(run.seen.items)} processed twice`,
     );
     await run.broker.close();
+  }, 60_000);
+
+  it('is not sent back to the old master by a sentinel that has not heard of the failover yet', async () => {
+    await eventually(healthy, 30_000, 'the Sentinel set healthy');
+    const before = await masterPort();
+    const lagging = await startLaggingSentinel(before);
+    const logger = recordingLogger();
+    // ioredis asks the next sentinel of the list on each reconnection: the first one at start,
+    // the lagging one when the switch moves every connection.
+    const [first, ...rest] = set.sentinels;
+    const broker = new RedisSentinelBroker('redis://sentinel-master/0', {
+      sentinels: [first!, ['127.0.0.1', lagging.port], ...rest],
+      sentinelMasterName: set.masterName,
+      logger,
+    });
+    const stream = uid('sentinel-lagging');
+    try {
+      await broker.start();
+      const { switched } = await nextSwitch();
+      await sentinel().call('SENTINEL', 'FAILOVER', set.masterName);
+      const { to } = await switched;
+      await logger.line((line) => line.message.startsWith('Sentinel switched master'), 'the broker seeing the switch');
+      // The lagging sentinel still names the old master, which still takes writes.
+      expect(await lagging.names()).toBe(before);
+      const ids: string[] = [];
+      for (let n = 0; n < 20; n += 1) ids.push(await broker.publish(n, { stream }));
+      const node = new Redis({ port: to, host: '127.0.0.1', lazyConnect: true });
+      try {
+        await node.connect();
+        expect((await node.xrange(stream, '-', '+')).map(([id]) => id)).toEqual(ids);
+      } finally {
+        node.disconnect();
+      }
+    } finally {
+      await broker.close();
+      lagging.stop();
+    }
   }, 60_000);
 
   it('follows a master killed with SIGKILL: what the new master holds is processed; what Redis lost is counted', async () => {

@@ -50,6 +50,7 @@ export interface SentinelFields {
   readonly enableTLSForSentinelMode?: boolean;
   readonly sentinelRetryStrategy?: (attempt: number) => number | null;
   readonly failoverDetector?: boolean;
+  readonly natMap?: (address: string) => { host: string; port: number } | null;
   readonly reconnectOnError?: (error: Error) => boolean | 1 | 2;
 }
 

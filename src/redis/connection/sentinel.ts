@@ -2,7 +2,10 @@
  * Redis Sentinel: the single-node plumbing (NodeStrategy), with every connection opened to the
  * master the sentinels name, and a watcher on the sentinels' `+switch-master` announcements that
  * moves every connection to the new master at once, instead of waiting for the old one to fail
- * or to admit its demotion.
+ * or to admit its demotion. For a while after a switch, a sentinel that has not heard of it yet
+ * (ioredis asks the next sentinel of the list on each reconnection) is not followed back to the
+ * old master, which goes on accepting writes until the sentinels demote it, seconds later: writes
+ * that would be lost with it.
  */
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Redis } from 'ioredis';
@@ -30,9 +33,11 @@ export class SentinelStrategy extends NodeStrategy {
 
   constructor(config: ConnectionConfig, sentinel: SentinelConfig, logger: Logger) {
     const address = `master "${sentinel.masterName}" via sentinels ${sentinel.sentinels.map(([host, port]) => `${host}:${port}`).join(', ')}`;
-    super(address, (role) => sentinelOptions(config, sentinel, role), logger);
-    this.#watcher = new SwitchWatcher(sentinel, logger, (to) => {
+    const redirect = new SwitchRedirect();
+    super(address, (role) => sentinelOptions(config, sentinel, role, redirect), logger);
+    this.#watcher = new SwitchWatcher(sentinel, logger, (from, to) => {
       logger.warn({ master: sentinel.masterName, to }, `Sentinel switched master "${sentinel.masterName}" to ${to}; moving every connection there.`);
+      redirect.switched(from, to);
       this.reconnectAll();
     });
   }
@@ -49,7 +54,7 @@ export class SentinelStrategy extends NodeStrategy {
 }
 
 /** ioredis options of a connection to the master the sentinels name. */
-function sentinelOptions(config: ConnectionConfig, sentinel: SentinelConfig, role: ClientRole): ClientOptions {
+function sentinelOptions(config: ConnectionConfig, sentinel: SentinelConfig, role: ClientRole, redirect: SwitchRedirect): ClientOptions {
   const { host: _host, port: _port, tls, ...node } = clientOptions(config, role);
   return {
     ...node,
@@ -66,21 +71,49 @@ function sentinelOptions(config: ConnectionConfig, sentinel: SentinelConfig, rol
     sentinelRetryStrategy: (attempt: number) => (attempt <= 3 ? attempt * 100 : null),
     // The watcher follows failovers; one per connection would multiply sentinel connections.
     failoverDetector: false,
+    // ioredis maps every address a sentinel names through this (the sentinels' own too).
+    natMap: redirect.map,
     // A demoted master: a command is sent again to the new one; a blocked read fails instead, so a
     // group consumer re-reads its pending entries (a reply may have been lost with the old master).
     reconnectOnError: (error: Error) => (DEMOTED.test(error.message) ? (role === 'command' ? 2 : 1) : false),
   };
 }
 
+/** How long after a switch a sentinel naming the old master is taken to be behind. */
+const REDIRECT_MS = 30_000;
+
+/**
+ * Sentinels hear of a failover from one another within a few seconds; one cut off from the others
+ * may go on naming the old master for longer. Until REDIRECT_MS after a `+switch-master`, an
+ * answer naming the old master is read as the new one. Bounded, so that a later switch back that
+ * the watcher missed cannot keep connections away from the master for good.
+ */
+class SwitchRedirect {
+  #from = '';
+  #to: { host: string; port: number } | undefined;
+  #until = 0;
+
+  switched(from: string, to: string): void {
+    const at = to.lastIndexOf(':');
+    this.#from = from;
+    this.#to = { host: to.slice(0, at), port: Number(to.slice(at + 1)) };
+    this.#until = Date.now() + REDIRECT_MS;
+  }
+
+  // A new object each time: ioredis adds the TLS options to the one it is given.
+  readonly map = (address: string): { host: string; port: number } | null =>
+    this.#to !== undefined && address === this.#from && Date.now() < this.#until ? { ...this.#to } : null;
+}
+
 /** Subscribes to `+switch-master` on every sentinel; reports each new address of the master once. */
 class SwitchWatcher {
   readonly #sentinel: SentinelConfig;
   readonly #logger: Logger;
-  readonly #onSwitch: (to: string) => void;
+  readonly #onSwitch: (from: string, to: string) => void;
   #clients: Redis[] = [];
   #current: string | undefined;
 
-  constructor(sentinel: SentinelConfig, logger: Logger, onSwitch: (to: string) => void) {
+  constructor(sentinel: SentinelConfig, logger: Logger, onSwitch: (from: string, to: string) => void) {
     this.#sentinel = sentinel;
     this.#logger = logger;
     this.#onSwitch = onSwitch;
@@ -110,12 +143,12 @@ class SwitchWatcher {
       });
       client.on('message', (_channel: string, text: string) => {
         // `<master-name> <old-ip> <old-port> <new-ip> <new-port>`
-        const [name, , , ip, newPort] = text.split(' ');
+        const [name, oldIp, oldPort, ip, newPort] = text.split(' ');
         if (name !== masterName || ip === undefined || newPort === undefined) return;
         const to = `${ip}:${newPort}`;
         if (to === this.#current) return;
         this.#current = to;
-        this.#onSwitch(to);
+        this.#onSwitch(`${oldIp}:${oldPort}`, to);
       });
       client.subscribe('+switch-master').catch(() => undefined);
       return client;

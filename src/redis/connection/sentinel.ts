@@ -85,8 +85,10 @@ const REDIRECT_MS = 30_000;
 /**
  * Sentinels hear of a failover from one another within a few seconds; one cut off from the others
  * may go on naming the old master for longer. Until REDIRECT_MS after a `+switch-master`, an
- * answer naming the old master is read as the new one. Bounded, so that a later switch back that
- * the watcher missed cannot keep connections away from the master for good.
+ * answer naming the old master is read as the new one. A later switch that the watcher sees
+ * replaces the redirect. One it missed (every sentinel out of its reach at that moment) that went
+ * back to the old address would have connections sent to a replica, refused by ioredis's role
+ * check, until the window ends: the bound keeps that to 30 s instead of for good.
  */
 class SwitchRedirect {
   #from = '';

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
-import { RedisSentinelBroker, StreamSub } from '../../src/index.js';
+import { PubSub, RedisSentinelBroker, StreamSub } from '../../src/index.js';
 import { recordingLogger, sentinelClient, sentinelOptions, uid } from '../helpers/redis.js';
 import { SENTINEL_SETS } from '../helpers/targets.js';
 import { freePort, killRedis, waitForPing } from '../helpers/throwaway.js';
@@ -231,6 +231,54 @@ describe('RedisSentinelBroker under failover', () => {
       } finally {
         node.disconnect();
       }
+    } finally {
+      await broker.close();
+    }
+  }, 60_000);
+
+  it('lists, channels, patterns and sharded channels follow SENTINEL FAILOVER too', async () => {
+    await eventually(healthy, 30_000, 'the Sentinel set healthy');
+    const before = await masterPort();
+    const logger = recordingLogger();
+    const clientName = uid('sentinel-kinds').replace(/:/g, '-');
+    const broker = new RedisSentinelBroker('redis://sentinel-master/0', { ...sentinelOptions(set), logger, clientName });
+    const list = uid('sentinel-list');
+    const channel = uid('sentinel-channel');
+    const sharded = uid('sentinel-sharded');
+    const got = new Inbox<string>();
+    broker.subscriber({ list }, (body: string) => got.push(`list ${body}`));
+    broker.subscriber({ channel }, (body: string) => got.push(`channel ${body}`));
+    broker.subscriber(new PubSub(`${channel}.*`, { pattern: true }), (body: string) => got.push(`pattern ${body}`));
+    broker.subscriber(new PubSub(sharded, { sharded: true }), (body: string) => got.push(`sharded ${body}`));
+    const round = async (label: string): Promise<void> => {
+      await broker.publish(label, { list });
+      await broker.publish(label, { channel });
+      await broker.publish(label, { channel: `${channel}.x` });
+      await broker.publish(label, { channel: new PubSub(sharded, { sharded: true }) });
+      await got.until((items) => ['list', 'channel', 'pattern', 'sharded'].every((kind) => items.includes(`${kind} ${label}`)), 10_000, `every kind of ${label}`);
+    };
+    try {
+      await broker.start();
+      await round('before');
+      const { switched } = await nextSwitch();
+      await sentinel().call('SENTINEL', 'FAILOVER', set.masterName);
+      const { to } = await switched;
+      await logger.line((line) => line.message.startsWith('Sentinel switched master'), 'the broker seeing the switch');
+      // Pub/Sub keeps nothing for a subscriber not there yet: publish once the subscriptions are back.
+      const node = new Redis({ port: to, host: '127.0.0.1', lazyConnect: true });
+      try {
+        await node.connect();
+        await eventually(async () => {
+          const [, subscribers] = (await node.call('PUBSUB', 'NUMSUB', channel)) as [string, number];
+          const [, shardSubscribers] = (await node.call('PUBSUB', 'SHARDNUMSUB', sharded)) as [string, number];
+          return subscribers === 1 && shardSubscribers === 1 && Number(await node.call('PUBSUB', 'NUMPAT')) >= 1;
+          // Within seconds of the switch, long before the sentinels demote the old master (about 8 s).
+        }, 3_000, 'the subscriptions made again on the new master');
+      } finally {
+        node.disconnect();
+      }
+      await round('after');
+      await eventually(async () => (await ours(before, clientName)) === 0, 10_000, 'no connection left on the demoted master');
     } finally {
       await broker.close();
     }

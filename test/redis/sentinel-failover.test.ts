@@ -56,15 +56,29 @@ async function nextSwitch(): Promise<{ switched: Promise<{ to: number; at: numbe
   return { switched: switched.next(20_000) };
 }
 
-/** Our connections on a node, by client name. */
-async function ours(port: number, clientName: string): Promise<number> {
+/** Runs `use` on a connection of its own to the node on `port`, closed after. */
+async function onNode<T>(port: number, use: (node: Redis) => Promise<T>): Promise<T> {
   const node = new Redis({ port, host: '127.0.0.1', lazyConnect: true });
   try {
     await node.connect();
-    return ((await node.client('LIST')) as string).split('\n').filter((line) => line.includes(` name=${clientName} `)).length;
+    return await use(node);
   } finally {
     node.disconnect();
   }
+}
+
+/** Our connections on a node, by client name. */
+function ours(port: number, clientName: string): Promise<number> {
+  return onNode(port, async (node) => ((await node.client('LIST')) as string).split('\n').filter((line) => line.includes(` name=${clientName} `)).length);
+}
+
+/** `SENTINEL FAILOVER`, returned from once the broker logging to `logger` moved: the new master's port. */
+async function failOverSeenBy(logger: ReturnType<typeof recordingLogger>): Promise<number> {
+  const { switched } = await nextSwitch();
+  await sentinel().call('SENTINEL', 'FAILOVER', set.masterName);
+  const { to } = await switched;
+  await logger.line((line) => line.message.startsWith('Sentinel switched master'), 'the broker seeing the switch');
+  return to;
 }
 
 /**
@@ -215,22 +229,13 @@ describe('RedisSentinelBroker under failover', () => {
     try {
       await broker.start();
       const asked = await lagging.connections();
-      const { switched } = await nextSwitch();
-      await sentinel().call('SENTINEL', 'FAILOVER', set.masterName);
-      const { to } = await switched;
-      await logger.line((line) => line.message.startsWith('Sentinel switched master'), 'the broker seeing the switch');
+      const to = await failOverSeenBy(logger);
       const ids: string[] = [];
       for (let n = 0; n < 20; n += 1) ids.push(await broker.publish(n, { stream }));
       // The reconnections asked the lagging sentinel, which still names the old master.
       expect(await lagging.connections()).toBeGreaterThan(asked);
       expect(await lagging.names()).toBe(before);
-      const node = new Redis({ port: to, host: '127.0.0.1', lazyConnect: true });
-      try {
-        await node.connect();
-        expect((await node.xrange(stream, '-', '+')).map(([id]) => id)).toEqual(ids);
-      } finally {
-        node.disconnect();
-      }
+      expect(await onNode(to, async (node) => (await node.xrange(stream, '-', '+')).map(([id]) => id))).toEqual(ids);
     } finally {
       await broker.close();
     }
@@ -260,23 +265,17 @@ describe('RedisSentinelBroker under failover', () => {
     try {
       await broker.start();
       await round('before');
-      const { switched } = await nextSwitch();
-      await sentinel().call('SENTINEL', 'FAILOVER', set.masterName);
-      const { to } = await switched;
-      await logger.line((line) => line.message.startsWith('Sentinel switched master'), 'the broker seeing the switch');
-      // Pub/Sub keeps nothing for a subscriber not there yet: publish once the subscriptions are back.
-      const node = new Redis({ port: to, host: '127.0.0.1', lazyConnect: true });
-      try {
-        await node.connect();
-        await eventually(async () => {
+      const to = await failOverSeenBy(logger);
+      // Pub/Sub keeps nothing for a subscriber not there yet: publish once the subscriptions are
+      // back, which must be within seconds of the switch, long before the sentinels demote the old
+      // master (about 8 s).
+      await onNode(to, (node) =>
+        eventually(async () => {
           const [, subscribers] = (await node.call('PUBSUB', 'NUMSUB', channel)) as [string, number];
           const [, shardSubscribers] = (await node.call('PUBSUB', 'SHARDNUMSUB', sharded)) as [string, number];
           return subscribers === 1 && shardSubscribers === 1 && Number(await node.call('PUBSUB', 'NUMPAT')) >= 1;
-          // Within seconds of the switch, long before the sentinels demote the old master (about 8 s).
-        }, 3_000, 'the subscriptions made again on the new master');
-      } finally {
-        node.disconnect();
-      }
+        }, 3_000, 'the subscriptions made again on the new master'),
+      );
       await round('after');
       await eventually(async () => (await ours(before, clientName)) === 0, 10_000, 'no connection left on the demoted master');
     } finally {
